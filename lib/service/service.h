@@ -1,0 +1,37 @@
+/* Start-up shared by the unprivileged services (apid, imaged, netd): never
+ * linked into the executor.
+ *
+ * berth_service_start():
+ *   1. checks that only fds 0-2, BERTH_FD_EXEC_EDGE (and, for apid,
+ *      BERTH_FD_API_LISTEN) are open, and that the executor's demotion holds
+ *      (no_new_privs set; uid/caps as expected for `self`);
+ *   2. installs this service's seccomp allow-list (berth_sandbox_apply);
+ *   3. creates the sd-event loop and the IPC connection to the executor on
+ *      BERTH_FD_EXEC_EDGE, answering Ping and AttachPeer itself;
+ * all before any input is read. */
+#pragma once
+#include <systemd/sd-event.h>
+#include "conn.h"
+
+typedef struct berth_service berth_service_t;
+
+typedef struct {
+  Berth__Ipc__Peer self;
+  /* Requests this service serves itself (beyond Ping and AttachPeer). May be NULL. */
+  berth_request_cb on_request;
+  /* A (new) edge to a peer service is up; the old one for that peer, if any, was closed. */
+  void (*on_peer)(berth_service_t *s, Berth__Ipc__Peer peer, berth_conn_t *conn, void *userdata);
+  void *userdata;
+} berth_service_config_t;
+
+/* Installs the seccomp allow-list for `self` (SCMP_ACT_ERRNO(EPERM) default,
+ * kill on the dangerous ones). Exposed for the sandbox unit tests. */
+int berth_sandbox_apply(Berth__Ipc__Peer self, berth_error_t *err);
+
+int berth_service_start(const berth_service_config_t *cfg, berth_service_t **out, berth_error_t *err);
+sd_event *berth_service_event(berth_service_t *s);
+berth_conn_t *berth_service_exec_conn(berth_service_t *s);
+/* The current edge to another service, or NULL while it is down. */
+berth_conn_t *berth_service_peer_conn(berth_service_t *s, Berth__Ipc__Peer peer);
+/* Runs the loop until SIGTERM/SIGINT or the executor edge closes; returns the exit code. */
+int berth_service_run(berth_service_t *s);
