@@ -8,7 +8,12 @@
  *   2. installs this service's seccomp allow-list (berth_sandbox_apply);
  *   3. creates the sd-event loop and the IPC connection to the executor on
  *      BERTH_FD_EXEC_EDGE, answering Ping and AttachPeer itself;
- * all before any input is read. */
+ * all before any input is read.
+ *
+ * Requests that arrive on any edge (executor or peer) other than Hello, Ping
+ * and AttachPeer go to cfg->on_request with cfg->userdata; use
+ * berth_conn_remote(c) to see which peer sent it. Without an on_request the
+ * service answers them with Error EOPNOTSUPP. */
 #pragma once
 #include <systemd/sd-event.h>
 #include "conn.h"
@@ -17,6 +22,10 @@ typedef struct berth_service berth_service_t;
 
 typedef struct {
   Berth__Ipc__Peer self;
+  /* The service's command line (main's argc/argv): `--data-root DIR --run-root DIR`;
+   * anything else is refused. argv == NULL means "no arguments" (defaults). */
+  int argc;
+  char **argv;
   /* Requests this service serves itself (beyond Ping and AttachPeer). May be NULL. */
   berth_request_cb on_request;
   /* A (new) edge to a peer service is up; the old one for that peer, if any, was closed. */
@@ -31,7 +40,12 @@ int berth_sandbox_apply(Berth__Ipc__Peer self, berth_error_t *err);
 int berth_service_start(const berth_service_config_t *cfg, berth_service_t **out, berth_error_t *err);
 sd_event *berth_service_event(berth_service_t *s);
 berth_conn_t *berth_service_exec_conn(berth_service_t *s);
+/* The roots given on the command line (defaults from berth.h). */
+const char *berth_service_data_root(const berth_service_t *s);
+const char *berth_service_run_root(const berth_service_t *s);
 /* The current edge to another service, or NULL while it is down. */
 berth_conn_t *berth_service_peer_conn(berth_service_t *s, Berth__Ipc__Peer peer);
-/* Runs the loop until SIGTERM/SIGINT or the executor edge closes; returns the exit code. */
+/* Runs the loop until SIGTERM/SIGINT (returns 0) or the executor edge closes
+ * (returns 1: the executor restarts the service); then closes every
+ * connection and frees s. The value is meant to be main's exit code. */
 int berth_service_run(berth_service_t *s);
