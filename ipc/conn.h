@@ -8,8 +8,15 @@
 
 typedef struct berth_conn berth_conn_t;
 
+/* Lifetime: a conn is valid from berth_conn_new until its on_close callback
+ * returns (on_close fires exactly once: on EOF, on a protocol violation, when
+ * the peer is cut off, or from berth_conn_close). Do not use it afterwards.
+ * The berth_msg_t passed to callbacks lives on the conn's stack: its contents
+ * (env, fds) belong to the callee, so copy the struct (*msg) to keep it. */
+
 /* Called with the reply (owned by the callee, release with berth_msg_release),
- * or with reply == NULL when the connection closed before it came. */
+ * or with reply == NULL when the connection closed before it came. The reply
+ * may be an Error (op ERROR) instead of the expected reply op. */
 typedef void (*berth_reply_cb)(berth_conn_t *c, berth_msg_t *reply, void *userdata);
 /* An incoming request that passed the dispatch check. The handler owns req and
  * must answer it (now or later) with berth_conn_reply / berth_conn_reply_error. */
@@ -28,14 +35,20 @@ typedef struct {
   void *userdata;
 } berth_conn_config_t;
 
-/* Takes ownership of fd (made non-blocking), sends our Hello at once. */
+/* Takes ownership of fd (made non-blocking; closed on failure), sends our
+ * Hello at once. cfg->self and cfg->remote must be two different known peers.
+ * Requests may be sent before the peer's Hello arrives; the peer's requests
+ * are only accepted after it. */
 berth_conn_t *berth_conn_new(sd_event *e, int fd, const berth_conn_config_t *cfg, berth_error_t *err);
-/* Closes the fd, fails pending calls (callbacks get NULL), frees. Safe on NULL.
+/* Closes the fd, fails pending calls (callbacks get NULL), fires on_close, frees. Safe on NULL.
  * Safe to call from inside any callback of this connection. */
 void berth_conn_close(berth_conn_t *c);
 
-/* Sends a request; env's op must be set by the caller. cb may be NULL. Does
- * not close fds (the caller keeps its copies). */
+/* Sends a request; env's op must be set by the caller (request_id and
+ * is_reply are set here). cb may be NULL. Does not close fds (the caller
+ * keeps its copies; a queued message holds duplicates). Never blocks: when
+ * the send queue passes its bound (256 messages) the peer is cut off and
+ * ENOBUFS returned; on_close then fires from the event loop. */
 int berth_conn_call(berth_conn_t *c, berth_envelope_t *env, const int *fds, size_t nfds,
                     berth_reply_cb cb, void *userdata, berth_error_t *err);
 /* Replies to request_id with env (op set by the caller; is_reply set here). */
@@ -46,5 +59,7 @@ int berth_conn_reply_error(berth_conn_t *c, uint64_t request_id, int errno_code,
 
 int berth_conn_is_ready(const berth_conn_t *c);
 Berth__Ipc__Peer berth_conn_remote(const berth_conn_t *c);
-/* Kernel credentials of the peer process (SO_PEERCRED). */
+/* Kernel credentials of the peer process (SO_PEERCRED, read at
+ * berth_conn_new). For a socketpair this is the process that created the
+ * pair, not the one holding the other end; 0 if unknown. */
 int berth_conn_peer_pid(const berth_conn_t *c);

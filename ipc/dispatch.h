@@ -34,3 +34,7 @@ int berth_dispatch_check_request(Berth__Ipc__Peer from, Berth__Ipc__Peer self, c
 int berth_dispatch_check_reply(const berth_msg_t *m, berth_error_t *err);
 
 const char *berth_peer_name(Berth__Ipc__Peer p);
+
+/* Is fd of this kind? fstat + SO_DOMAIN/SO_TYPE for sockets, nsfs magic +
+ * NS_GET_NSTYPE for network namespaces. Returns 1 or 0 (never fails). */
+int berth_fd_is_kind(int fd, berth_fd_kind_t kind);

@@ -25,6 +25,15 @@ typedef struct {
  * with status EAGAIN. Does not close fds. */
 int berth_wire_send(int sock, berth_envelope_t *env, const int *fds, size_t nfds, berth_error_t *err);
 
+/* The two halves of berth_wire_send, for callers that queue messages (conn.c)
+ * and for tests that need to send deliberately malformed datagrams.
+ * berth_wire_pack fills in version and fd_count (= nfds) and returns a
+ * malloc'd buffer (EMSGSIZE when it would pass BERTH_IPC_MAX_MSG, EINVAL for
+ * more than BERTH_IPC_MAX_FDS fds). berth_wire_send_packed sends buf as one
+ * datagram with fds attached, as is (no checks: tests rely on that). */
+int berth_wire_pack(berth_envelope_t *env, size_t nfds, uint8_t **buf, size_t *len, berth_error_t *err);
+int berth_wire_send_packed(int sock, const uint8_t *buf, size_t len, const int *fds, size_t nfds, berth_error_t *err);
+
 /* Receives one datagram (MSG_DONTWAIT, MSG_CMSG_CLOEXEC) and decodes it.
  * Returns 1 and fills *out on a message, 0 on orderly EOF, < 0 on error:
  * status EAGAIN when nothing is waiting, EPROTO/EMSGSIZE/EBADMSG for a
