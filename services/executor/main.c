@@ -1,0 +1,161 @@
+/* berth-execd entry point: options, start-up checks, the sd-event loop,
+ * and a clean stop on SIGTERM/SIGINT. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include "berth.h"
+#include "cleanup.h"
+#include "executor.h"
+#include "log.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: berth-execd [OPTIONS]\n"
+          "The privileged berth executor: starts, demotes and supervises\n"
+          "berth-apid, berth-imaged and berth-netd.\n\n"
+          "  --data-root DIR    persistent state (default %s)\n"
+          "  --run-root DIR     runtime state and berth.sock (default %s)\n"
+          "  --libexec-dir DIR  where the service binaries are (default %s)\n"
+          "  --help             show this help\n",
+          BERTH_DEFAULT_DATA_ROOT, BERTH_DEFAULT_RUN_ROOT, BERTH_LIBEXECDIR);
+}
+
+/* Services inherit 0-2; make sure they are open so that no socket we create
+ * lands on them by accident. */
+static int ensure_std_fds(void) {
+  for (int fd = 0; fd < 3; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0)
+      continue;
+    int n = open("/dev/null", O_RDWR);
+    if (n < 0)
+      return -1;
+    if (n != fd) {
+      close(n);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Creates dir (0755, one level) if missing and returns its absolute path:
+ * services get it as an argument and run with another cwd. */
+static char *prepare_dir(const char *dir, berth_error_t *err) {
+  if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+    berth_error_errno(err, "mkdir %s", dir);
+    return NULL;
+  }
+  char *abs = realpath(dir, NULL);
+  if (abs == NULL)
+    berth_error_errno(err, "realpath %s", dir);
+  return abs;
+}
+
+/* Only these variables reach a service (see the contract in the brief). */
+static char **service_env(void) {
+  static const char *pass[] = {"BERTH_LOG_LEVEL", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+  char **env = calloc(2 + sizeof pass / sizeof pass[0], sizeof *env);
+  if (env == NULL)
+    return NULL;
+  size_t n = 0;
+  env[n++] = strdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin");
+  for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++) {
+    const char *v = getenv(pass[i]);
+    if (v && asprintf(&env[n], "%s=%s", pass[i], v) >= 0)
+      n++;
+  }
+  return env;
+}
+
+static int on_stop_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+  execd_t *x = userdata;
+  log_info("got %s, stopping services", strsignal((int)si->ssi_signo));
+  execd_stop_all(x);
+  return 0;
+}
+
+static int setup(execd_t *x, berth_error_t *err) {
+  if (ensure_std_fds() < 0)
+    return berth_error_errno(err, "cannot open /dev/null for fds 0-2");
+  umask(0022);
+  char *d = prepare_dir(x->data_root, err), *r = d ? prepare_dir(x->run_root, err) : NULL;
+  if (r == NULL) {
+    free(d);
+    return -1;
+  }
+  x->data_root = d;
+  x->run_root = r;
+  if ((x->envp = service_env()) == NULL || x->envp[0] == NULL)
+    return berth_error_make(err, ENOMEM, "out of memory");
+  if (demote_resolve(x, err) < 0 || execd_listen(x, err) < 0)
+    return -1;
+
+  /* sd-event needs these blocked to deliver them by signalfd / pidfd.
+   * Children unblock everything before exec (demote.c). */
+  sigset_t ss;
+  sigemptyset(&ss);
+  sigaddset(&ss, SIGTERM);
+  sigaddset(&ss, SIGINT);
+  sigaddset(&ss, SIGCHLD);
+  if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+    return berth_error_errno(err, "sigprocmask");
+  signal(SIGPIPE, SIG_IGN);
+  int rc = sd_event_default(&x->event);
+  if (rc >= 0)
+    rc = sd_event_add_signal(x->event, NULL, SIGTERM, on_stop_signal, x);
+  if (rc >= 0)
+    rc = sd_event_add_signal(x->event, NULL, SIGINT, on_stop_signal, x);
+  if (rc < 0)
+    return berth_error_make(err, -rc, "sd-event set-up: %s", strerror(-rc));
+  return execd_start_all(x, err);
+}
+
+int main(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"data-root", required_argument, NULL, 'd'},
+      {"run-root", required_argument, NULL, 'r'},
+      {"libexec-dir", required_argument, NULL, 'l'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  execd_t x = {.data_root = BERTH_DEFAULT_DATA_ROOT, .run_root = BERTH_DEFAULT_RUN_ROOT,
+               .libexec_dir = BERTH_LIBEXECDIR, .api_fd = -1};
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+    case 'd': x.data_root = optarg; break;
+    case 'r': x.run_root = optarg; break;
+    case 'l': x.libexec_dir = optarg; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind != argc) {
+    usage(stderr);
+    return 2;
+  }
+  berth_log_init("berth-execd");
+  if (geteuid() != 0) {
+    log_err("must run as root (it demotes each service itself)");
+    return 1;
+  }
+  berth_error_t err = NULL;
+  int rc = setup(&x, &err);
+  if (rc >= 0)
+    rc = sd_event_loop(x.event);
+  else
+    log_err("start-up failed: %s", err && err->msg ? err->msg : "unknown error");
+  berth_error_release(&err);
+  if (x.own_socket)
+    unlink(x.own_socket);
+  if (rc >= 0)
+    log_info("stopped");
+  return rc < 0 ? 1 : 0;
+}
