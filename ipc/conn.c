@@ -306,7 +306,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         handle_reply(c, &m);
       else
         handle_request(c, &m);
-    } else if (r == 0) {
+    } else if (r == 0 || STATUS(r) == ECONNRESET) { /* reset: it closed with our messages unread */
       log_debug("ipc %s<-%s: peer closed the connection", PEERS(c));
       conn_shutdown(c);
     } else if (STATUS(r) != EAGAIN) {

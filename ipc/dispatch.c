@@ -63,18 +63,17 @@ static int unix_socket_of_type(int fd, int type) {
 
 int berth_fd_is_kind(int fd, berth_fd_kind_t kind) {
   struct stat st;
+  struct statfs sfs;
   if (fd < 0 || fstat(fd, &st) < 0)
     return 0;
   switch (kind) {
   case BERTH_FD_SEQPACKET: return S_ISSOCK(st.st_mode) && unix_socket_of_type(fd, SOCK_SEQPACKET);
   case BERTH_FD_STREAM: return S_ISSOCK(st.st_mode) && unix_socket_of_type(fd, SOCK_STREAM);
   case BERTH_FD_PIPE: return S_ISFIFO(st.st_mode);
-  case BERTH_FD_REGULAR: return S_ISREG(st.st_mode);
-  case BERTH_FD_NETNS: {
-    struct statfs sfs;
-    /* statfs first: NS_GET_NSTYPE is only meaningful on an nsfs file. */
+  case BERTH_FD_REGULAR: /* nsfs files look regular to fstat; they are not */
+    return S_ISREG(st.st_mode) && fstatfs(fd, &sfs) == 0 && sfs.f_type != NSFS_MAGIC;
+  case BERTH_FD_NETNS: /* statfs first: NS_GET_NSTYPE is only meaningful on nsfs */
     return fstatfs(fd, &sfs) == 0 && sfs.f_type == NSFS_MAGIC && ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET;
-  }
   case BERTH_FD_NONE: return 0;
   }
   return 0;

@@ -112,7 +112,7 @@ int berth_msg_decode(const uint8_t *buf, size_t len, int *fds, size_t nfds, bert
 fail:
   if (env)
     berth__ipc__envelope__free_unpacked(env, NULL);
-  close_fds(fds, nfds < BERTH_IPC_MAX_FDS ? nfds : BERTH_IPC_MAX_FDS);
+  close_fds(fds, nfds);
   return r;
 }
 
