@@ -1,0 +1,71 @@
+/* HTTP front end of berth-apid: libmicrohttpd driven from the sd-event loop
+ * (MHD_USE_EPOLL, no threads of its own), on the listening socket the
+ * executor passed. Each request is routed (router.h), its caller identified
+ * by SO_PEERCRED, and handed to the handler for its route. A handler answers
+ * at once with one api_reply_*() call, or suspends the request and answers
+ * later from another event (an IPC reply); it never blocks. */
+#pragma once
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+#include <json-c/json.h>
+#include "router.h"
+#include "error.h"
+
+typedef struct api_server api_server_t;
+typedef struct api_request api_request_t;
+
+typedef void (*api_handler_fn)(api_request_t *req);
+
+typedef struct {
+  sd_event *event;
+  int listen_fd;                               /* taken over (closed by api_server_free) */
+  const api_handler_fn *handlers;              /* indexed by api_route_id_t */
+  void *userdata;                              /* given back by api_request_userdata */
+} api_server_config_t;
+
+/* Limits: connections at once, bytes of one request head, idle seconds. */
+#define API_MAX_CONNECTIONS 256u
+#define API_MAX_REQUEST_HEAD (64u * 1024u)
+#define API_IDLE_TIMEOUT_SEC 120u
+/* A body on a route that expects none is read and dropped up to this size. */
+#define API_MAX_UNEXPECTED_BODY (64u * 1024u)
+
+int api_server_new(const api_server_config_t *cfg, api_server_t **out, berth_error_t *err);
+/* Answers every suspended request with 503, then stops serving. Safe on NULL. */
+void api_server_free(api_server_t *s);
+
+const char *api_request_method(const api_request_t *r);
+const char *api_request_path(const api_request_t *r);
+const api_match_t *api_request_match(const api_request_t *r);
+int api_request_is_head(const api_request_t *r);
+/* Kernel credentials of the caller (SO_PEERCRED of its connection). */
+uid_t api_request_uid(const api_request_t *r);
+gid_t api_request_gid(const api_request_t *r);
+pid_t api_request_pid(const api_request_t *r);
+void *api_request_userdata(const api_request_t *r);
+/* The request body (routes with max_body > 0), NUL-terminated; may be empty. */
+const char *api_request_body(const api_request_t *r, size_t *len);
+/* Value of a query argument, or NULL. Valid until the reply. */
+const char *api_request_query(const api_request_t *r, const char *key);
+
+/* Exactly one reply per request. extra_headers is NULL or a NULL-terminated
+ * list of name, value pairs. */
+void api_reply(api_request_t *r, unsigned status, const char *content_type, const void *body, size_t len,
+               const char *const *extra_headers);
+/* Serialises obj (and releases it; NULL becomes a 500). */
+void api_reply_json(api_request_t *r, unsigned status, struct json_object *obj);
+/* {"message": "..."} */
+void api_reply_error(api_request_t *r, unsigned status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Keeps the request open after its handler returns, until api_reply_*() is
+ * called from another event; after timeout_usec it is answered with
+ * 500 {"message": timeout_msg}. Does nothing when the request was already
+ * answered. */
+void api_request_suspend(api_request_t *r, uint64_t timeout_usec, const char *timeout_msg);
+/* Whether the request still wants a reply (not answered, not timed out,
+ * its connection not gone). Check this in a callback before replying. */
+int api_request_pending(const api_request_t *r);
+/* Keeps the request's memory alive across an asynchronous call. */
+api_request_t *api_request_ref(api_request_t *r);
+void api_request_unref(api_request_t *r);

@@ -1,0 +1,95 @@
+/* berth-apid: the Docker Engine API server. Started by berth-execd as user
+ * berth-api with no capabilities, the exec edge on fd 3 and the API
+ * listening socket on fd 4. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "app.h"
+#include "berth.h"
+#include "log.h"
+
+static const api_handler_fn handlers[API_ROUTE__MAX] = {
+    [API_ROUTE_PING] = api_handle_ping,
+    [API_ROUTE_VERSION] = api_handle_version,
+    [API_ROUTE_INFO] = api_handle_info,
+    [API_ROUTE_BERTH_SERVICES] = api_handle_berth_services,
+};
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: berth-apid --data-root DIR --run-root DIR\n"
+          "Serves the Docker Engine API on fd %d; started by berth-execd, not by hand.\n",
+          BERTH_FD_API_LISTEN);
+}
+
+int main(int argc, char **argv) {
+  berth_log_init("berth-apid");
+  const char *data_root = BERTH_DEFAULT_DATA_ROOT;
+  static const struct option opts[] = {
+      {"data-root", required_argument, NULL, 'd'},
+      {"run-root", required_argument, NULL, 'r'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+    case 'd':
+      data_root = optarg;
+      break;
+    case 'r':
+      break;   /* nothing of ours lives there yet */
+    case 'h':
+      usage(stdout);
+      return 0;
+    default:
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (optind != argc) {
+    usage(stderr);
+    return 2;
+  }
+
+  /* Everything read from the file system happens here, before the sandbox. */
+  static api_app_t app;
+  api_host_probe(&app.host, data_root);
+  /* The exec edge is a socketpair the executor made: its creator is the executor. */
+  struct ucred uc;
+  socklen_t len = sizeof uc;
+  if (getsockopt(BERTH_FD_EXEC_EDGE, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0 && len == sizeof uc) {
+    app.exec_known = 1;
+    app.exec_pid = uc.pid;
+    app.exec_uid = uc.uid;
+  }
+
+  berth_error_t err = NULL;
+  berth_service_config_t cfg = {.self = BERTH__IPC__PEER__PEER_API, .userdata = &app};
+  if (berth_service_start(&cfg, &app.svc, &err) < 0) {
+    berth_error_wrap(&err, "berth-apid start-up");
+    log_err("%s", err->msg);
+    berth_error_release(&err);
+    return 1;
+  }
+
+  api_server_t *server = NULL;
+  api_server_config_t scfg = {
+      .event = berth_service_event(app.svc),
+      .listen_fd = BERTH_FD_API_LISTEN,
+      .handlers = handlers,
+      .userdata = &app,
+  };
+  if (api_server_new(&scfg, &server, &err) < 0) {
+    log_err("%s", err->msg);
+    berth_error_release(&err);
+    return 1;
+  }
+  log_info("serving the Docker Engine API %s (minimum %s) on fd %d", API_VERSION_DEFAULT, API_VERSION_MIN,
+           BERTH_FD_API_LISTEN);
+  int rc = berth_service_run(app.svc);
+  api_server_free(server);
+  return rc;
+}
