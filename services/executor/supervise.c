@@ -126,12 +126,13 @@ static void schedule_restart(service_t *s) {
 
 static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
   service_t *s = userdata;
+  int prio = s->x->stopping ? LOG_INFO : LOG_WARNING;
   if (si->si_code == CLD_EXITED)
-    log_warn("%s (pid %d) exited with status %d%s", s->name, (int)s->pid, si->si_status,
-             si->si_status == DEMOTE_FAILED ? " (demotion failed, see above)" : "");
+    berth_log(prio, "%s (pid %d) exited with status %d%s", s->name, (int)s->pid, si->si_status,
+              si->si_status == DEMOTE_FAILED ? " (demotion failed, see above)" : "");
   else
-    log_warn("%s (pid %d) was killed by signal %d (%s)", s->name, (int)s->pid, si->si_status,
-             strsignal(si->si_status));
+    berth_log(prio, "%s (pid %d) was killed by signal %d (%s)", s->name, (int)s->pid, si->si_status,
+              strsignal(si->si_status));
   s->child = sd_event_source_unref(s->child);
   s->pid = 0;
   drop_conn(s);
@@ -216,7 +217,7 @@ static void on_close(berth_conn_t *c, void *userdata) {
     return;
   s->conn = NULL;
   if (s->pid > 0 && !s->x->stopping) {
-    log_warn("%s (pid %d): edge closed (exit or protocol violation); killing it", s->name, (int)s->pid);
+    log_info("%s (pid %d): its edge closed; making sure it is gone", s->name, (int)s->pid);
     svc_kill(s, SIGKILL);
   }
 }
