@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ struct api_server {
   const api_handler_fn *handlers;
   void *userdata;
   api_request_t *suspended;   /* requests waiting for an asynchronous reply */
+  unsigned draining;          /* at shutdown: answered requests not yet sent */
   int listen_fd;              /* owned until MHD took it */
 };
 
@@ -42,7 +44,7 @@ struct api_request {
   char *body;
   size_t body_len;
   size_t dropped;      /* bytes of an unexpected body read and dropped */
-  int replied, finished, suspended, dispatched;
+  int replied, finished, suspended, dispatched, draining;
   unsigned status;
   sd_event_source *deadline;
   char *timeout_msg;
@@ -282,25 +284,39 @@ static api_request_t *request_new(api_server_t *s, struct MHD_Connection *c, con
   return r;
 }
 
-/* Buffers (or drops) a chunk of request body; 0, or -1 after replying 413. */
-static int take_body(api_request_t *r, const char *data, size_t size) {
+static size_t body_limit(const api_request_t *r) {
   size_t limit = r->match.route->max_body;
-  if (limit == 0) {
-    r->dropped += size;
-    if (r->dropped <= API_MAX_UNEXPECTED_BODY)
-      return 0;
-    api_reply_error(r, 413, "request body too large");
+  return limit ? limit : API_MAX_UNEXPECTED_BODY;
+}
+
+/* A declared Content-Length over the limit is refused before any body is
+ * read (MHD lets a response be queued only before or after the body). */
+static int declared_too_large(api_request_t *r) {
+  const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (cl == NULL)
+    return 0;
+  errno = 0;
+  char *end;
+  unsigned long long n = strtoull(cl, &end, 10);
+  return errno != 0 || end == cl || n > body_limit(r);
+}
+
+/* Buffers (or, on a route that expects none, drops) a chunk of request body.
+ * Returns -1 when a body without a declared length outgrows the limit: the
+ * connection is then cut, as no response can be queued mid-body. */
+static int take_body(api_request_t *r, const char *data, size_t size) {
+  if (size > body_limit(r) - r->body_len - r->dropped) {
+    log_warn("request body of %s %s over %zu bytes: connection closed", r->method, r->match.route->pattern,
+             body_limit(r));
     return -1;
   }
-  if (size > limit - r->body_len) {
-    api_reply_error(r, 413, "request body too large (limit %zu bytes)", limit);
-    return -1;
+  if (r->match.route->max_body == 0) {
+    r->dropped += size;
+    return 0;
   }
   char *nb = realloc(r->body, r->body_len + size + 1);
-  if (nb == NULL) {
-    api_reply_error(r, 500, "out of memory");
+  if (nb == NULL)
     return -1;
-  }
   memcpy(nb + r->body_len, data, size);
   r->body = nb;
   r->body_len += size;
@@ -323,14 +339,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
       char msg[256];
       int status = api_match_error(&r->match, msg, sizeof msg);
       api_reply_error(r, (unsigned)status, "%s", msg);
+    } else if (declared_too_large(r)) {
+      api_reply_error(r, 413, "request body too large (limit %zu bytes)", body_limit(r));
     }
     return MHD_YES;
   }
   if (*upload_data_size > 0) {
     size_t size = *upload_data_size;
     *upload_data_size = 0;
-    if (!r->replied)
-      take_body(r, upload_data, size);
+    if (!r->replied && take_body(r, upload_data, size) < 0)
+      return MHD_NO;
     return MHD_YES;
   }
   if (r->replied || r->dispatched)
@@ -354,6 +372,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     return;
   *con_cls = NULL;
   unlist(r);
+  if (r->draining)
+    r->srv->draining--;
   r->finished = 1;
   sd_event_source_disable_unref(r->deadline);
   r->deadline = NULL;
@@ -423,13 +443,13 @@ int api_server_new(const api_server_config_t *cfg, api_server_t **out, berth_err
   }
   s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0,
                             NULL, NULL, on_access, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,   /* first, or MHD logs elsewhere */
                             MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_MAX_REQUEST_HEAD,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_IDLE_TIMEOUT_SEC,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                             MHD_OPTION_END);
   if (s->mhd == NULL) {
     berth_error_make(err, EIO, "cannot start the HTTP server on fd %d", s->listen_fd);
@@ -460,11 +480,21 @@ fail:
 void api_server_free(api_server_t *s) {
   if (s == NULL)
     return;
-  /* MHD must not be stopped with suspended connections: answer them first. */
-  while (s->suspended)
+  /* MHD must not be stopped with suspended connections: answer them first,
+   * and give those answers up to a second to leave. */
+  while (s->suspended) {
+    s->suspended->draining = 1;
+    s->draining++;
     api_reply_error(s->suspended, 503, "berth-apid is shutting down");
+  }
   if (s->mhd) {
-    MHD_run(s->mhd);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    for (int i = 0; i < 100 && s->draining > 0; i++) {
+      MHD_run(s->mhd);
+      struct pollfd p = {.fd = di ? di->epoll_fd : -1, .events = POLLIN};
+      if (s->draining > 0)
+        poll(&p, 1, 10);
+    }
     MHD_stop_daemon(s->mhd);
   }
   sd_event_source_disable_unref(s->io);

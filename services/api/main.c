@@ -2,7 +2,6 @@
  * berth-api with no capabilities, the exec edge on fd 3 and the API
  * listening socket on fd 4. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,44 +18,19 @@ static const api_handler_fn handlers[API_ROUTE__MAX] = {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "Usage: berth-apid --data-root DIR --run-root DIR\n"
+          "Usage: berth-apid [--data-root DIR] [--run-root DIR]\n"
           "Serves the Docker Engine API on fd %d; started by berth-execd, not by hand.\n",
           BERTH_FD_API_LISTEN);
 }
 
 int main(int argc, char **argv) {
-  berth_log_init("berth-apid");
-  const char *data_root = BERTH_DEFAULT_DATA_ROOT;
-  static const struct option opts[] = {
-      {"data-root", required_argument, NULL, 'd'},
-      {"run-root", required_argument, NULL, 'r'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
-  };
-  int c;
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    switch (c) {
-    case 'd':
-      data_root = optarg;
-      break;
-    case 'r':
-      break;   /* nothing of ours lives there yet */
-    case 'h':
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0) {
       usage(stdout);
       return 0;
-    default:
-      usage(stderr);
-      return 2;
     }
-  }
-  if (optind != argc) {
-    usage(stderr);
-    return 2;
-  }
 
-  /* Everything read from the file system happens here, before the sandbox. */
   static api_app_t app;
-  api_host_probe(&app.host, data_root);
   /* The exec edge is a socketpair the executor made: its creator is the executor. */
   struct ucred uc;
   socklen_t len = sizeof uc;
@@ -66,14 +40,15 @@ int main(int argc, char **argv) {
     app.exec_uid = uc.uid;
   }
 
+  /* Checks the demotion, parses --data-root/--run-root, installs seccomp. */
   berth_error_t err = NULL;
-  berth_service_config_t cfg = {.self = BERTH__IPC__PEER__PEER_API, .userdata = &app};
+  berth_service_config_t cfg = {.self = BERTH__IPC__PEER__PEER_API, .argc = argc, .argv = argv, .userdata = &app};
   if (berth_service_start(&cfg, &app.svc, &err) < 0) {
-    berth_error_wrap(&err, "berth-apid start-up");
-    log_err("%s", err->msg);
-    berth_error_release(&err);
+    berth_error_print(&err, stderr, "berth-apid");
     return 1;
   }
+  /* Host facts: world-readable files the sandbox still lets us open read-only. */
+  api_host_probe(&app.host, berth_service_data_root(app.svc));
 
   api_server_t *server = NULL;
   api_server_config_t scfg = {
@@ -89,7 +64,10 @@ int main(int argc, char **argv) {
   }
   log_info("serving the Docker Engine API %s (minimum %s) on fd %d", API_VERSION_DEFAULT, API_VERSION_MIN,
            BERTH_FD_API_LISTEN);
+  /* Returns after closing the IPC edges (pending calls are failed, which
+   * answers their suspended requests) and freeing the service. */
   int rc = berth_service_run(app.svc);
+  app.svc = NULL;
   api_server_free(server);
   return rc;
 }
