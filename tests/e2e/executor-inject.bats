@@ -6,7 +6,8 @@
 # cases across restarts and writes RUN_ROOT/inject/results.
 #
 # Needs root (execd demotes its services) and the build tree:
-# BERTH_BUILD_DIR (default: ../../build relative to this file).
+# BERTH_BUILD_DIR (default: ../../build relative to this file). Set
+# BERTH_KEEP_TMP=1 to keep the temp dir (logs, results) for a post-mortem.
 
 bats_require_minimum_version 1.5.0
 
@@ -63,7 +64,7 @@ teardown_file() {
     kill -TERM "$(cat "$T/execd.pid")" 2>/dev/null || true
     for _ in $(seq 100); do [[ -e $T/execd.rc ]] && break; sleep 0.1; done
   fi
-  if [[ -n ${BATS_TEST_COMPLETED:-} || -z ${BERTH_KEEP_TMP:-} ]]; then rm -rf "$T"; fi
+  [[ -n ${BERTH_KEEP_TMP:-} ]] || rm -rf "$T"
 }
 
 execd_pid() { cat "$T/execd.pid"; }
@@ -91,6 +92,7 @@ show_log() {
   # the refusals are the executor's: its log says why for each kind
   grep -q 'may not send AttachPeer' "$T/run/inject/results"
   grep -q 'protocol violation' "$T/execd.log"
+  ! grep -Eq 'runtime error|AddressSanitizer' "$T/execd.log"
   grep -q 'got=accepted ok.*berth-imaged=running.*berth-netd=running' "$T/run/inject/results"
 }
 
