@@ -45,10 +45,11 @@ berth_conn_t *berth_conn_new(sd_event *e, int fd, const berth_conn_config_t *cfg
 void berth_conn_close(berth_conn_t *c);
 
 /* Sends a request; env's op must be set by the caller (request_id and
- * is_reply are set here). cb may be NULL. Does not close fds (the caller
- * keeps its copies; a queued message holds duplicates). Never blocks: when
- * the send queue passes its bound (256 messages) the peer is cut off and
- * ENOBUFS returned; on_close then fires from the event loop. */
+ * is_reply are set here: env->request_id tells the id afterwards). cb may be
+ * NULL. Does not close fds (the caller keeps its copies; a queued message
+ * holds duplicates). Never blocks: when the send queue passes its bound (256
+ * messages) the peer is cut off and ENOBUFS returned; on_close then fires
+ * from the event loop. */
 int berth_conn_call(berth_conn_t *c, berth_envelope_t *env, const int *fds, size_t nfds,
                     berth_reply_cb cb, void *userdata, berth_error_t *err);
 /* Replies to request_id with env (op set by the caller; is_reply set here). */
