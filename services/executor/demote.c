@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <shadow/subid.h>
@@ -100,7 +101,8 @@ static int write_file(pid_t pid, const char *file, const char *text, berth_error
  * namespace and wrote one byte; map 0..65535 onto the berth range, answer. */
 int demote_write_maps(const service_t *s, int sync_fd, berth_error_t *err) {
   char b;
-  if (read(sync_fd, &b, 1) != 1)
+  struct pollfd p = {.fd = sync_fd, .events = POLLIN};
+  if (poll(&p, 1, 5000) != 1 || read(sync_fd, &b, 1) != 1)
     return berth_error_make(err, EPROTO, "child did not reach its user namespace");
   char map[64];
   snprintf(map, sizeof map, "0 %lu %u\n", s->x->subuid, BERTH_IMAGED_ID_COUNT);

@@ -55,17 +55,23 @@ static int create_socket(execd_t *x, berth_error_t *err) {
   int len = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", x->run_root, BERTH_SOCKET_NAME);
   if (len < 0 || (size_t)len >= sizeof sa.sun_path)
     return berth_error_make(err, ENAMETOOLONG, "socket path under %s is too long", x->run_root);
-  /* Remove a stale socket from an earlier run, but never anything else. */
+  cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return berth_error_errno(err, "socket");
+  /* Remove a stale socket from an earlier run, but never anything else,
+   * and never the socket of an executor that is still running. */
   struct stat st;
   if (lstat(sa.sun_path, &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
       return berth_error_make(err, EEXIST, "%s exists and is not a socket", sa.sun_path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+      return berth_error_make(err, EADDRINUSE, "%s is in use: is another berth-execd running?", sa.sun_path);
     if (unlink(sa.sun_path) < 0)
       return berth_error_errno(err, "unlink %s", sa.sun_path);
+    close(fd);
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+      return berth_error_errno(err, "socket");
   }
-  cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return berth_error_errno(err, "socket");
   mode_t old = umask(0117); /* born 0660: no window with a wider mode */
   int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
   umask(old);

@@ -217,7 +217,7 @@ static void on_close(berth_conn_t *c, void *userdata) {
     return;
   s->conn = NULL;
   if (s->pid > 0 && !s->x->stopping) {
-    log_info("%s (pid %d): its edge closed; making sure it is gone", s->name, (int)s->pid);
+    log_debug("%s (pid %d): its edge closed; making sure it is gone", s->name, (int)s->pid);
     svc_kill(s, SIGKILL);
   }
 }
