@@ -226,7 +226,7 @@ static void handle_hello(berth_conn_t *c, berth_msg_t *m) {
     violation(c, EPERM, "Hello from %s on the edge of %s", berth_peer_name(h->peer), berth_peer_name(c->cfg.remote));
   else {
     c->ready = 1;
-    log_debug("ipc %s<-%s: Hello (software %s)", PEERS(c), h->software_version);
+    log_debug("ipc %s<-%s: Hello", PEERS(c)); /* its strings are peer input: not logged */
     if (c->cfg.on_ready)
       c->cfg.on_ready(c, h, c->cfg.userdata);
   }
@@ -324,9 +324,10 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 
 berth_conn_t *berth_conn_new(sd_event *e, int fd, const berth_conn_config_t *cfg, berth_error_t *err) {
   if (cfg->self == cfg->remote || !strcmp(berth_peer_name(cfg->self), "unknown") ||
-      !strcmp(berth_peer_name(cfg->remote), "unknown")) {
-    close(fd);
-    berth_error_make(err, EINVAL, "ipc: bad connection peers");
+      !strcmp(berth_peer_name(cfg->remote), "unknown") || !berth_fd_is_kind(fd, BERTH_FD_SEQPACKET)) {
+    if (fd >= 0)
+      close(fd);
+    berth_error_make(err, EINVAL, "ipc: a connection needs two different known peers and a seqpacket socket");
     return NULL;
   }
   berth_conn_t *c = calloc(1, sizeof *c);

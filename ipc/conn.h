@@ -36,7 +36,8 @@ typedef struct {
 } berth_conn_config_t;
 
 /* Takes ownership of fd (made non-blocking; closed on failure), sends our
- * Hello at once. cfg->self and cfg->remote must be two different known peers.
+ * Hello at once. cfg->self and cfg->remote must be two different known peers
+ * and fd an AF_UNIX SOCK_SEQPACKET socket (else EINVAL).
  * Requests may be sent before the peer's Hello arrives; the peer's requests
  * are only accepted after it. */
 berth_conn_t *berth_conn_new(sd_event *e, int fd, const berth_conn_config_t *cfg, berth_error_t *err);

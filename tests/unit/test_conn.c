@@ -416,6 +416,12 @@ static void test_bad_config(void) {
   tap_ok(c == NULL && err && err->status == EINVAL && fcntl(sv[0], F_GETFD) < 0, "self == remote refused, fd closed");
   berth_error_release(&err);
   close(sv[1]);
+  socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+  cfg.remote = P(EXEC);
+  c = berth_conn_new(ev, sv[0], &cfg, &err);
+  tap_ok(c == NULL && err && err->status == EINVAL && fcntl(sv[0], F_GETFD) < 0, "a stream socket refused, fd closed");
+  berth_error_release(&err);
+  close(sv[1]);
 }
 
 int main(void) {
