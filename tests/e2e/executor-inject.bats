@@ -69,6 +69,16 @@ teardown_file() {
 
 execd_pid() { cat "$T/execd.pid"; }
 
+# A service of our execd by argv[0] (comm is not reliable: on older kernels,
+# a process exec'd with execveat(fd, "", AT_EMPTY_PATH) is named after the fd).
+svc_pid() {
+  local p
+  for p in $(pgrep -P "$(execd_pid)"); do
+    [[ $(tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | head -1) == "$1" ]] && { echo "$p"; return 0; }
+  done
+  return 1
+}
+
 show_log() {
   echo "--- results:"
   cat "$T/run/inject/results" 2>/dev/null || true
@@ -112,8 +122,7 @@ show_log() {
     pid=$(cat "$T/$svc.pid")
     [[ -n $pid ]] || { show_log; false; }
     kill -0 "$pid"
-    [[ $(cat "/proc/$pid/comm") == "berth-$svc" ]]
-    [[ $(awk '/^PPid:/ {print $2}' "/proc/$pid/status") == "$(execd_pid)" ]]
+    [[ $(svc_pid "berth-$svc") == "$pid" ]]
     ! grep -q "restarting berth-$svc" "$T/execd.log"
   done
 }
@@ -121,7 +130,7 @@ show_log() {
 @test "the apid slot was restarted after each cut-off and is demoted" {
   grep -q 'restarting berth-apid' "$T/execd.log"
   local pid
-  pid=$(pgrep -P "$(execd_pid)" -x berth-apid)
+  pid=$(svc_pid berth-apid)
   [[ -n $pid ]]
   grep -Eq '^Uid:\s+'"$(id -u berth-api)"'\s' "/proc/$pid/status"
   grep -Eq '^CapEff:\s+0+$' "/proc/$pid/status"
@@ -136,11 +145,11 @@ show_log() {
   # imaged/netd: beyond 0-3 only what they opened themselves (epoll,
   # signalfd, peer edges); never execd's API socket, files or directories.
   local apid api_sock pid name fd target
-  apid=$(pgrep -P "$(execd_pid)" -x berth-apid)
+  apid=$(svc_pid berth-apid)
   api_sock=$(readlink "/proc/$apid/fd/4")
   [[ $api_sock == socket:* ]]
   for name in berth-imaged berth-netd; do
-    pid=$(pgrep -P "$(execd_pid)" -x "$name")
+    pid=$(svc_pid "$name")
     [[ $(readlink "/proc/$pid/fd/3") == socket:* ]]
     for fd in /proc/"$pid"/fd/*; do
       ((${fd##*/} > 3)) || continue
