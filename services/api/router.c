@@ -28,7 +28,7 @@ int api_version_parse(const char *s, size_t len, api_version_t *out) {
       digits = 0;
       continue;
     }
-    if (s[i] < '0' || s[i] > '9' || digits == 6)
+    if (s[i] < '0' || s[i] > '9' || digits == 6 || nparts == 3)
       return -1;
     parts[nparts] = parts[nparts] * 10 + (unsigned)(s[i] - '0');
     digits++;
