@@ -45,6 +45,7 @@ struct api_request {
   size_t body_len;
   size_t dropped;      /* bytes of an unexpected body read and dropped */
   int replied, finished, suspended, dispatched, draining;
+  int queue_failed;    /* no response could be queued: the connection must be cut */
   unsigned status;
   sd_event_source *deadline;
   char *timeout_msg;
@@ -115,8 +116,10 @@ void api_reply(api_request_t *r, unsigned status, const char *content_type, cons
   else
     log_info("uid=? pid=? \"%s %s\" %u", r->method, path, status);
 
-  if (!ok || MHD_queue_response(r->conn, status, resp) != MHD_YES)
+  if (!ok || MHD_queue_response(r->conn, status, resp) != MHD_YES) {
     log_err("cannot queue the response to %s %s", r->method, path);
+    r->queue_failed = 1;
+  }
   if (resp)
     MHD_destroy_response(resp);
   if (r->suspended) {
@@ -342,17 +345,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     } else if (declared_too_large(r)) {
       api_reply_error(r, 413, "request body too large (limit %zu bytes)", body_limit(r));
     }
-    return MHD_YES;
+    return r->queue_failed ? MHD_NO : MHD_YES;
   }
   if (*upload_data_size > 0) {
     size_t size = *upload_data_size;
     *upload_data_size = 0;
     if (!r->replied && take_body(r, upload_data, size) < 0)
       return MHD_NO;
-    return MHD_YES;
+    return r->queue_failed ? MHD_NO : MHD_YES;
   }
   if (r->replied || r->dispatched)
-    return MHD_YES;
+    return r->queue_failed ? MHD_NO : MHD_YES;
   r->dispatched = 1;
   api_handler_fn handler = s->handlers[r->match.route->id];
   if (handler == NULL)
@@ -363,7 +366,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     log_err("handler for %s gave no reply", r->match.route->pattern);
     api_reply_error(r, 500, "internal error: no reply");
   }
-  return MHD_YES;
+  return r->queue_failed ? MHD_NO : MHD_YES;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
