@@ -392,6 +392,35 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   log_warn("http: %s", buf);
 }
 
+/* Decodes %HH in the path and query like MHD's default, except %00: a NUL
+ * would cut the C string short and make "/_ping%00/x" route as "/_ping".
+ * It stays literal, so such a path matches nothing (dockerd: 404 too). */
+static int hex_value(char ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+static size_t on_unescape(void *cls, struct MHD_Connection *c, char *str) {
+  char *out = str;
+  for (const char *in = str; *in;) {
+    int hi = in[0] == '%' ? hex_value(in[1]) : -1;
+    int lo = hi >= 0 ? hex_value(in[2]) : -1;
+    if (lo >= 0 && (hi | lo) != 0) {
+      *out++ = (char)(hi * 16 + lo);
+      in += 3;
+    } else {
+      *out++ = *in++;
+    }
+  }
+  *out = '\0';
+  return (size_t)(out - str);
+}
+
 /* ---- event loop glue -------------------------------------------------- */
 
 static void rearm(api_server_t *s) {
@@ -453,6 +482,7 @@ int api_server_new(const api_server_config_t *cfg, api_server_t **out, berth_err
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_IDLE_TIMEOUT_SEC,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,
                             MHD_OPTION_END);
   if (s->mhd == NULL) {
     berth_error_make(err, EIO, "cannot start the HTTP server on fd %d", s->listen_fd);

@@ -127,7 +127,8 @@ static char *simple(const char *method, const char *path) {
 }
 
 enum { X_GET_PING, X_HEAD_PING, X_TOO_NEW, X_NOT_FOUND, X_WRONG_METHOD, X_LATE, X_DEADLINE, X_NO_REPLY,
-       X_SMALL_BODY, X_BIG_BODY, X_BIG_CHUNKED, X_COUNT };
+       X_SMALL_BODY, X_BIG_BODY, X_BIG_CHUNKED,
+       X_ESCAPED, X_NUL, X_COUNT };
 static exchange_t xs[X_COUNT];
 
 static void *client(void *arg) {
@@ -234,6 +235,8 @@ int main(void) {
   xs[X_SMALL_BODY].request = with_body(1000);
   xs[X_BIG_BODY].request = with_body(API_MAX_UNEXPECTED_BODY + 4096);
   xs[X_BIG_CHUNKED].request = chunked(API_MAX_UNEXPECTED_BODY + 4096);
+  xs[X_ESCAPED].request = simple("GET", "/v1.41/_p%69n%67");
+  xs[X_NUL].request = simple("GET", "/_ping%00/x");
   for (int i = 0; i < X_COUNT; i++)
     xs[i].request_len = strlen(xs[i].request);
 
@@ -281,6 +284,10 @@ int main(void) {
   tap_ok(status_of(x) == 413 && has(x, "request body too large"), "an oversize declared body is refused: 413");
   x = &xs[X_BIG_CHUNKED];
   tap_ok(x->len == 0, "an oversize chunked body gets the connection cut");
+  x = &xs[X_ESCAPED];
+  tap_ok(status_of(x) == 200, "percent-escapes in the path are decoded (/_p%%69n%%67 is /_ping)");
+  x = &xs[X_NUL];
+  tap_ok(status_of(x) == 404, "%%00 does not cut the path short (/_ping%%00/x is not /_ping)");
   /* The server still serves after both. */
   exchange_t again = {.request = simple("GET", "/_ping")};
   again.request_len = strlen(again.request);
