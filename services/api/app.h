@@ -24,7 +24,8 @@ void api_handle_berth_services(api_request_t *r);
 
 /* Documents the handlers build (pure: unit tested without a server). */
 struct json_object *api_render_version(const api_host_t *h);
-struct json_object *api_render_info(const api_host_t *h);
+/* version: the API version asked for (older than 1.25 gets dockerd's old shape). */
+struct json_object *api_render_info(const api_host_t *h, const api_version_t *version);
 /* Renders a ServicesStatusReply as the /berth/v1/services document. */
 struct json_object *api_render_services(const Berth__Ipc__ServicesStatusReply *reply, int exec_known, pid_t exec_pid,
                                         uid_t exec_uid);

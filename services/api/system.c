@@ -170,7 +170,9 @@ static void now_rfc3339(char *buf, size_t len) {
   snprintf(buf, len, "%s.%09ldZ", base, ts.tv_nsec);
 }
 
-struct json_object *api_render_info(const api_host_t *h) {
+static void downgrade_info(struct json_object *info);
+
+struct json_object *api_render_info(const api_host_t *h, const api_version_t *version) {
   struct json_object *i = json_object_new_object();
   if (i == NULL)
     return NULL;
@@ -264,11 +266,32 @@ struct json_object *api_render_info(const api_host_t *h) {
   if (warnings && !h->pids_limit)
     json_object_array_add(warnings, json_object_new_string("WARNING: No pids limit support"));
   json_object_object_add(i, "Warnings", warnings);
+  const api_version_t v125 = {1, 25, 0};
+  if (version && api_version_cmp(version, &v125) < 0)
+    downgrade_info(i);
   return i;
+}
+
+/* Clients older than API 1.25 expect bare security option names and an
+ * ExecutionDriver field (as dockerd gives them). */
+static void downgrade_info(struct json_object *info) {
+  struct json_object *opts = NULL;
+  if (!json_object_object_get_ex(info, "SecurityOptions", &opts))
+    return;
+  struct json_object *names = json_object_new_array();
+  for (size_t k = 0; names && k < json_object_array_length(opts); k++) {
+    const char *o = json_object_get_string(json_object_array_get_idx(opts, k));
+    if (o == NULL || strncmp(o, "name=", 5) != 0)
+      continue;
+    o += 5;
+    json_object_array_add(names, json_object_new_string_len(o, (int)strcspn(o, ",")));
+  }
+  json_object_object_add(info, "SecurityOptions", names);
+  add_str(info, "ExecutionDriver", "<not supported>");
 }
 
 void api_handle_info(api_request_t *r) {
   api_app_t *app = api_request_userdata(r);
   api_host_refresh(&app->host);
-  api_reply_json(r, 200, api_render_info(&app->host));
+  api_reply_json(r, 200, api_render_info(&app->host, &api_request_match(r)->version));
 }

@@ -66,7 +66,8 @@ static void check_version(const api_host_t *h) {
 }
 
 static void check_info(const api_host_t *h) {
-  struct json_object *i = api_render_info(h);
+  const api_version_t v141 = {1, 41, 0}, v124 = {1, 24, 0};
+  struct json_object *i = api_render_info(h, &v141);
   tap_ok(i != NULL, "info document renders");
   static const field_t fields[] = {
       {"ID", json_type_string},           {"Containers", json_type_int},        {"ContainersRunning", json_type_int},
@@ -139,6 +140,14 @@ static void check_info(const api_host_t *h) {
   tap_ok(strcmp(json_object_get_string(get(i, "OSType")), "linux") == 0 &&
              json_object_get_boolean(get(i, "LiveRestoreEnabled")),
          "OSType linux, LiveRestoreEnabled");
+  json_object_put(i);
+
+  i = api_render_info(h, &v124);
+  so = get(i, "SecurityOptions");
+  tap_ok(so && json_object_array_length(so) > 0 &&
+             strcmp(json_object_get_string(json_object_array_get_idx(so, 0)), "seccomp") == 0 &&
+             strcmp(json_object_get_string(get(i, "ExecutionDriver")), "<not supported>") == 0,
+         "API < 1.25 gets bare security option names and ExecutionDriver, as from dockerd");
   json_object_put(i);
 
   api_host_t again;
