@@ -18,7 +18,7 @@ setup_file() {
   grep -q '^berth:' /etc/subuid 2>/dev/null || skip "no subordinate range for user berth in /etc/subuid"
   local build=${BERTH_BUILD_DIR:-$BATS_TEST_DIRNAME/../../build}
   export EXECD=$build/services/executor/berth-execd
-  local inject=${BERTH_PEER_INJECT:-$build/tests/e2e/peer-inject}
+  local inject=${BERTH_PEER_INJECT:-${BERTH_E2E_BUILD_DIR:-$build/tests/e2e}/peer-inject}
   [[ -x $EXECD && -x $inject ]] || skip "build tree not found (set BERTH_BUILD_DIR)"
 
   export T
