@@ -198,9 +198,19 @@ static int setup_loop(berth_service_t *s, berth_error_t *err) {
   sigaddset(&mask, SIGINT);
   if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
     return berth_error_errno(err, "sigprocmask");
-  if ((r = sd_event_add_signal(s->event, NULL, SIGTERM, on_signal, s)) < 0 ||
-      (r = sd_event_add_signal(s->event, NULL, SIGINT, on_signal, s)) < 0)
-    return berth_error_make(err, -r, "sd_event_add_signal: %s", strerror(-r));
+  /* Signals before I/O: a SIGTERM that arrives with the executor's EOF is a
+   * clean stop (exit 0), not a lost edge. */
+  for (int i = 0; i < 2; i++) {
+    sd_event_source *src = NULL;
+    r = sd_event_add_signal(s->event, &src, i ? SIGINT : SIGTERM, on_signal, s);
+    if (r >= 0)
+      r = sd_event_source_set_priority(src, SD_EVENT_PRIORITY_IMPORTANT);
+    if (r >= 0)
+      r = sd_event_source_set_floating(src, 1);
+    sd_event_source_unref(src);
+    if (r < 0)
+      return berth_error_make(err, -r, "sd_event_add_signal: %s", strerror(-r));
+  }
 
   berth_conn_config_t cc = {
     .self = s->cfg.self,
