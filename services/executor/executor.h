@@ -45,7 +45,8 @@ typedef struct {
 
 struct execd {
   sd_event *event;
-  const char *data_root, *run_root, *libexec_dir;
+  char *data_root, *run_root;  /* absolute, owned */
+  const char *libexec_dir;
   char **envp;               /* cleared environment for services */
   int api_fd;                /* listening socket handed to berth-apid as fd 4 */
   char *own_socket;          /* path we created (unlinked at exit), or NULL */

@@ -81,17 +81,12 @@ static int on_stop_signal(sd_event_source *src, const struct signalfd_siginfo *s
   return 0;
 }
 
-static int setup(execd_t *x, berth_error_t *err) {
+static int setup(execd_t *x, const char *data_root, const char *run_root, berth_error_t *err) {
   if (ensure_std_fds() < 0)
     return berth_error_errno(err, "cannot open /dev/null for fds 0-2");
   umask(0022);
-  char *d = prepare_dir(x->data_root, err), *r = d ? prepare_dir(x->run_root, err) : NULL;
-  if (r == NULL) {
-    free(d);
+  if ((x->data_root = prepare_dir(data_root, err)) == NULL || (x->run_root = prepare_dir(run_root, err)) == NULL)
     return -1;
-  }
-  x->data_root = d;
-  x->run_root = r;
   if ((x->envp = service_env()) == NULL || x->envp[0] == NULL)
     return berth_error_make(err, ENOMEM, "out of memory");
   if (demote_resolve(x, err) < 0 || execd_listen(x, err) < 0)
@@ -117,6 +112,24 @@ static int setup(execd_t *x, berth_error_t *err) {
   return execd_start_all(x, err);
 }
 
+/* Everything is gone by now (services exited, their sources unref'd);
+ * freeing the rest keeps LeakSanitizer quiet. */
+static void cleanup(execd_t *x) {
+  for (char **e = x->envp; e && *e; e++)
+    free(*e);
+  free(x->envp);
+  free(x->data_root);
+  free(x->run_root);
+  free(x->own_socket);
+  if (x->api_fd >= 0)
+    close(x->api_fd);
+  for (int i = 0; i < EXECD_NSERVICES; i++)
+    if (x->svc[i].exe_fd > 0)
+      close(x->svc[i].exe_fd);
+  sd_event_source_unref(x->stop_timer);
+  sd_event_unref(x->event);
+}
+
 int main(int argc, char **argv) {
   static const struct option opts[] = {
       {"data-root", required_argument, NULL, 'd'},
@@ -125,13 +138,13 @@ int main(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  execd_t x = {.data_root = BERTH_DEFAULT_DATA_ROOT, .run_root = BERTH_DEFAULT_RUN_ROOT,
-               .libexec_dir = BERTH_LIBEXECDIR, .api_fd = -1};
+  execd_t x = {.libexec_dir = BERTH_LIBEXECDIR, .api_fd = -1};
+  const char *data_root = BERTH_DEFAULT_DATA_ROOT, *run_root = BERTH_DEFAULT_RUN_ROOT;
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
-    case 'd': x.data_root = optarg; break;
-    case 'r': x.run_root = optarg; break;
+    case 'd': data_root = optarg; break;
+    case 'r': run_root = optarg; break;
     case 'l': x.libexec_dir = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
@@ -147,7 +160,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   berth_error_t err = NULL;
-  int rc = setup(&x, &err);
+  int rc = setup(&x, data_root, run_root, &err);
   if (rc >= 0)
     rc = sd_event_loop(x.event);
   else
@@ -157,5 +170,6 @@ int main(int argc, char **argv) {
     unlink(x.own_socket);
   if (rc >= 0)
     log_info("stopped");
+  cleanup(&x);
   return rc < 0 ? 1 : 0;
 }
