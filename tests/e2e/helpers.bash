@@ -7,8 +7,8 @@
 # hand from the source tree):
 #   BERTH_BUILD_DIR   build tree (default: ../../build from this file)
 #   BERTH_KEEP_TMP=1  keep the temp dir (logs) after each test
-# Daemons run with ASAN_OPTIONS=detect_leaks=0: LeakSanitizer needs ptrace,
-# which the services' seccomp filters forbid.
+# Daemons run with detect_leaks=0 appended to ASAN_OPTIONS (the last setting
+# wins): LeakSanitizer needs ptrace, which the services' seccomp filters forbid.
 
 BERTH_BUILD_DIR=${BERTH_BUILD_DIR:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build}
 BERTH_SOURCE_DIR=${BERTH_SOURCE_DIR:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -64,7 +64,7 @@ e2e_make_tmp() {
 #   e2e_run_execd [wrapper args...] -- (the execd options are added here)
 _e2e_spawn() {
   (
-    ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS} \
+    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
       "$@" </dev/null >>"$T/execd.log" 2>&1 &
     echo $! >"$T/execd.pid"
     wait $!
@@ -86,7 +86,10 @@ _e2e_execd_args() {
 e2e_start_activated() {
   e2e_make_tmp
   # shellcheck disable=SC2046
-  _e2e_spawn systemd-socket-activate -l "$SOCK" --fdname=api "$BERTH_EXECD" $(_e2e_execd_args)
+  # systemd-socket-activate passes on only the variables named with -E.
+  local pass=() v
+  for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS BERTH_LOG_LEVEL; do pass+=(-E "$v"); done
+  _e2e_spawn systemd-socket-activate -l "$SOCK" --fdname=api "${pass[@]}" "$BERTH_EXECD" $(_e2e_execd_args)
   e2e_wait_api || { e2e_show_log; return 1; }
 }
 
