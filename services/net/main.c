@@ -1,11 +1,20 @@
 /* berth-netd: bridges, IPAM, veths and port publishing, with CAP_NET_ADMIN
  * only. This skeleton only starts sandboxed, says Hello and answers
  * Ping (both inside the IPC connection). */
+#include <stdio.h>
+#include <string.h>
 #include "berth.h"
 #include "log.h"
 #include "service.h"
 
 int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0) {
+      printf("Usage: berth-netd [--data-root DIR] [--run-root DIR]\n"
+             "A berth service: started by berth-execd (fd %d is its edge), not by hand.\n",
+             BERTH_FD_EXEC_EDGE);
+      return 0;
+    }
   berth_error_t err = NULL;
   berth_service_t *s = NULL;
   berth_service_config_t cfg = {
@@ -14,7 +23,7 @@ int main(int argc, char **argv) {
     .argv = argv,
   };
   if (berth_service_start(&cfg, &s, &err) < 0) {
-    berth_error_print(&err, stderr, "berth-netd");
+    berth_error_print(&err, stderr, NULL);
     return 1;
   }
   log_info("berth-netd %s ready", BERTH_VERSION_STRING);
