@@ -23,7 +23,8 @@ int main(int argc, char **argv) {
     .argv = argv,
   };
   if (berth_service_start(&cfg, &s, &err) < 0) {
-    berth_error_print(&err, stderr, NULL);
+    log_err("%s", err && err->msg ? err->msg : "start-up failed");
+    berth_error_release(&err);
     return 1;
   }
   log_info("berth-imaged %s ready", BERTH_VERSION_STRING);
