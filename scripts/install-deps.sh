@@ -16,8 +16,8 @@ PACKAGES=(
   # runtime: systemd-sysusers/-tmpfiles/-socket-activate/-analyze, usermod,
   # pgrep, ip, CA certificates for registry pulls
   systemd passwd procps iproute2 ca-certificates
-  # tests
-  bats jq curl busybox-static python3
+  # tests (systemd-container and mmdebstrap: scripts/systemd-check.sh)
+  bats jq curl busybox-static python3 systemd-container mmdebstrap
 )
 
 if [[ $(id -u) -ne 0 ]]; then
