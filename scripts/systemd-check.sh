@@ -18,55 +18,24 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 BUILD=$(cd "${1:-$repo/build}" && pwd)
-WORK=${WORK:-/var/tmp/berth-systemd}
-R=$WORK/root
 
 [[ $(id -u) -eq 0 ]] || { echo "1..0 # SKIP needs root"; exit 0; }
 for t in systemd-nspawn mmdebstrap nsenter; do
   command -v $t >/dev/null || { echo "1..0 # SKIP $t missing (scripts/install-deps.sh)"; exit 0; }
 done
 
-mkdir -p "$WORK"
-if [[ ! -s $WORK/rootfs.tar ]]; then
-  mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  echo "# building $WORK/rootfs.tar from ${mirror:-the default mirror}" >&2
-  mmdebstrap --variant=minbase \
-    --include=systemd-sysv,dbus,procps,util-linux,passwd,curl,libprotobuf-c1,libseccomp2,libcap-ng0,libmicrohttpd12,libcurl4,libjson-c5,libsubid4 \
-    bookworm "$WORK/rootfs.new.tar" ${mirror:+"$mirror"} >"$WORK/mmdebstrap.log" 2>&1
-  mv "$WORK/rootfs.new.tar" "$WORK/rootfs.tar"
-fi
-
-rm -rf "$R"
-mkdir -p "$R"
-tar -C "$R" -xf "$WORK/rootfs.tar"
-echo berth-check >"$R/etc/hostname"
+. "$here/lib-nspawn.sh"
+R=$WORK/root
+nspawn_rootfs_tar
+nspawn_extract "$R"
 meson install -C "$BUILD" --destdir "$R" --no-rebuild --quiet >/dev/null
 install -d "$R/root/berth/scripts" "$R/root/berth/units"
 install -m 0755 "$here/host-prereqs.sh" "$R/root/berth/scripts/"
 install -m 0644 "$repo"/units/berth.{sysusers,tmpfiles} "$R/root/berth/units/"
 
-# --register=no --keep-unit: there is no machined on the host.
-systemd-nspawn -q -b -D "$R" --machine=berth-check --register=no --keep-unit --private-network \
-  >"$WORK/console.log" 2>&1 &
-nspawn=$!
-leader=
-cleanup() {
-  [[ -n $leader ]] && nsenter -t "$leader" -a systemctl poweroff >/dev/null 2>&1 || true
-  for _ in $(seq 100); do kill -0 "$nspawn" 2>/dev/null || break; sleep 0.1; done
-  kill "$nspawn" 2>/dev/null || true
-}
-trap cleanup EXIT
-
-state=
-for _ in $(seq 600); do
-  leader=$(pgrep -P "$nspawn" | head -n 1 || true)
-  if [[ -n $leader ]]; then
-    state=$(nsenter -t "$leader" -a systemctl is-system-running 2>/dev/null || true)
-    [[ $state == running || $state == degraded ]] && break
-  fi
-  sleep 0.1
-done
-[[ $state == running || $state == degraded ]] || { echo "Bail out! guest did not boot ($state)"; exit 1; }
+trap nspawn_poweroff EXIT
+nspawn_boot "$R" berth-check || { echo "Bail out! guest did not boot"; exit 1; }
+leader=$LEADER
 
 g() { nsenter -t "$leader" -a "$@"; }
 n=0
@@ -143,5 +112,5 @@ check "systemctl stop berth.service: clean exit (status 0), no service left, soc
 check "a new connection starts it again" \
   g sh -c '/usr/local/bin/berth version >/dev/null && systemctl is-active berth.service'
 g journalctl -u berth.service --no-pager -n 40 >"$WORK/berth-journal.log" 2>&1 || true
-echo "# journal: $WORK/berth-journal.log, console: $WORK/console.log"
+echo "# journal: $WORK/berth-journal.log, console: $WORK/berth-check-console.log"
 exit $((failed > 0))
