@@ -6,7 +6,8 @@
 #      booted with a private network so that berth-netd gets CAP_NET_ADMIN),
 #   2. scripts/setup.sh in the booted guest: build, install, users, range,
 #      systemctl enable --now berth.socket, berth version, berth info,
-#   3. scripts/test.sh in the booted guest: the whole suite.
+#   3. scripts/setup.sh again: idempotent, restarts the running engine,
+#   4. scripts/test.sh in the booted guest: the whole suite.
 # Prints TAP; logs in $WORK (default /var/tmp/berth-systemd/fresh-*.log).
 #
 #   scripts/fresh-check.sh
@@ -29,7 +30,7 @@ nspawn_rootfs_tar
 nspawn_extract "$R"
 git clone -q "$repo" "$R/root/berth"
 
-echo "1..3"
+echo "1..4"
 # 1. Packages, with the host's network and resolver, in a chroot.
 cp /etc/resolv.conf "$R/etc/resolv.conf"
 mounted=()
@@ -43,17 +44,24 @@ if [[ $rc -eq 0 ]]; then echo "ok 1 - scripts/install-deps.sh"; else
 trap nspawn_poweroff EXIT
 nspawn_boot "$R" berth-fresh || { echo "Bail out! guest did not boot"; exit 1; }
 
-# 2. and 3. The README's two commands, as root, in the repository.
+# The README's two commands, as root, in the repository; setup twice.
 n=1
 failed=0
-for cmd in setup test; do
+main_pid() { nsenter -t "$LEADER" -a systemctl show -P MainPID berth.service; }
+for cmd in setup setup test; do
   n=$((n + 1))
   rc=0
-  nspawn_run -p WorkingDirectory=/root/berth "/root/berth/scripts/$cmd.sh" >"$WORK/fresh-$cmd.log" 2>&1 || rc=$?
-  if [[ $rc -eq 0 ]]; then echo "ok $n - scripts/$cmd.sh"; else
-    echo "not ok $n - scripts/$cmd.sh (exit $rc, see $WORK/fresh-$cmd.log)"
+  before=$(main_pid)
+  nspawn_run -p WorkingDirectory=/root/berth "/root/berth/scripts/$cmd.sh" >"$WORK/fresh-$cmd-$n.log" 2>&1 || rc=$?
+  what="scripts/$cmd.sh"
+  if [[ $n -eq 3 ]]; then
+    what="$what again (idempotent; restarts the engine)"
+    [[ $rc -ne 0 || $before == 0 || $(main_pid) != "$before" ]] || rc=99
+  fi
+  if [[ $rc -eq 0 ]]; then echo "ok $n - $what"; else
+    echo "not ok $n - $what (exit $rc, see $WORK/fresh-$cmd-$n.log)"
     failed=1
   fi
-  tail -n 4 "$WORK/fresh-$cmd.log" | sed 's/^/# /'
+  tail -n 4 "$WORK/fresh-$cmd-$n.log" | sed 's/^/# /'
 done
 exit $failed
