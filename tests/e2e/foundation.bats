@@ -349,3 +349,51 @@ check_hardened() {  # pid: no_new_privs and a seccomp filter
   [[ $(cat "$T/execd.rc") -eq 0 ]]
   [[ ! -e $T/run/berth.sock ]]
 }
+
+@test "sd_notify: READY=1 once, only after all three services said Hello" {
+  e2e_teardown
+  e2e_make_tmp
+  # A NOTIFY_SOCKET like systemd's: a datagram socket; each message is
+  # written to $T/notify with the pids of running services at that moment.
+  cat >"$T/notify.py" <<'PY'
+import os, socket, sys, time
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+s.settimeout(60)
+with open(out, "a", buffering=1) as f:
+    while True:
+        msg = s.recv(4096).decode(errors="replace")
+        names = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    argv0 = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode()
+                except OSError:
+                    continue
+                if argv0 in ("berth-apid", "berth-imaged", "berth-netd"):
+                    names.append(argv0)
+        f.write(f"{msg.replace(chr(10), ' ')}|{','.join(sorted(set(names)))}\n")
+PY
+  python3 "$T/notify.py" "$T/notify.sock" "$T/notify" 3>&- &
+  local py=$!
+  for _ in $(seq 50); do [[ -S $T/notify.sock ]] && break; sleep 0.05; done
+  NOTIFY_SOCKET=$T/notify.sock _e2e_spawn "$BERTH_EXECD" $(_e2e_execd_args)
+  e2e_wait_api || { e2e_show_log; kill "$py"; false; }
+  e2e_wait_running || { e2e_show_log; kill "$py"; false; }
+  # a restart must not send READY again
+  kill -9 "$(e2e_svc_pid berth-netd)"
+  e2e_wait_running || { e2e_show_log; kill "$py"; false; }
+  sleep 0.3
+  kill "$py"
+  cat "$T/notify"
+  [[ $(grep -c 'READY=1' "$T/notify") -eq 1 ]]
+  # when READY=1 came, all three services were there and had said Hello
+  grep 'READY=1' "$T/notify" | grep -q '|berth-apid,berth-imaged,berth-netd$'
+  grep 'READY=1' "$T/notify" | grep -q 'berth-apid running, berth-imaged running, berth-netd running'
+  # and no earlier message claimed readiness
+  [[ $(grep -n 'READY=1' "$T/notify" | cut -d: -f1) -eq \
+     $(grep -n 'berth-apid running, berth-imaged running, berth-netd running' "$T/notify" | head -n1 | cut -d: -f1) ]]
+  # and the STATUS text moved on after the restart
+  [[ $(grep -c 'STATUS=' "$T/notify") -ge 2 ]]
+}
