@@ -28,6 +28,17 @@ static const berth_dispatch_entry_t table[] = {
     {OP(OK), 0, 0, 0, BERTH_FD_NONE, 1},
     {OP(PONG), 0, 0, 0, BERTH_FD_NONE, 1},
     {OP(SERVICES_STATUS_REPLY), 0, 0, 0, BERTH_FD_NONE, 1},
+    {OP(IMAGE_LOAD), API, IMAGE, 2, BERTH_FD_PIPE, 0},
+    {OP(IMAGE_SAVE), API, IMAGE, 1, BERTH_FD_PIPE, 0},
+    {OP(IMAGE_QUERY), API, IMAGE, 0, BERTH_FD_NONE, 0},
+    {OP(IMAGE_TAG), API, IMAGE, 0, BERTH_FD_NONE, 0},
+    {OP(IMAGE_REMOVE), API, IMAGE, 0, BERTH_FD_NONE, 0},
+    {OP(IMAGE_PRUNE), API, IMAGE, 0, BERTH_FD_NONE, 0},
+    {OP(IMAGE_RESOLVE), API, IMAGE, 0, BERTH_FD_NONE, 0},
+    {OP(LAYER_CHECK), API, EXEC, 0, BERTH_FD_NONE, 0},
+    {OP(IMAGE_LOAD_REPLY), 0, 0, 0, BERTH_FD_NONE, 1},
+    {OP(IMAGE_RESOLVE_REPLY), 0, 0, 0, BERTH_FD_NONE, 1},
+    {OP(DOCUMENT), 0, 0, 1, BERTH_FD_REGULAR, 1},
 };
 
 const berth_dispatch_entry_t *berth_dispatch_lookup(berth_op_t op) {

@@ -230,6 +230,17 @@ const char *berth_op_name(berth_op_t op) {
   case BERTH__IPC__ENVELOPE__OP_SERVICES_STATUS: return "ServicesStatus";
   case BERTH__IPC__ENVELOPE__OP_SERVICES_STATUS_REPLY: return "ServicesStatusReply";
   case BERTH__IPC__ENVELOPE__OP_ATTACH_PEER: return "AttachPeer";
+  case BERTH__IPC__ENVELOPE__OP_IMAGE_LOAD: return "ImageLoad";
+  case BERTH__IPC__ENVELOPE__OP_IMAGE_LOAD_REPLY: return "ImageLoadReply";
+  case BERTH__IPC__ENVELOPE__OP_IMAGE_SAVE: return "ImageSave";
+  case BERTH__IPC__ENVELOPE__OP_IMAGE_QUERY: return "ImageQuery";
+  case BERTH__IPC__ENVELOPE__OP_IMAGE_TAG: return "ImageTag";
+  case BERTH__IPC__ENVELOPE__OP_IMAGE_REMOVE: return "ImageRemove";
+  case BERTH__IPC__ENVELOPE__OP_IMAGE_PRUNE: return "ImagePrune";
+  case BERTH__IPC__ENVELOPE__OP_IMAGE_RESOLVE: return "ImageResolve";
+  case BERTH__IPC__ENVELOPE__OP_IMAGE_RESOLVE_REPLY: return "ImageResolveReply";
+  case BERTH__IPC__ENVELOPE__OP_DOCUMENT: return "Document";
+  case BERTH__IPC__ENVELOPE__OP_LAYER_CHECK: return "LayerCheck";
   default: return "unknown";
   }
 }
