@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "dispatch.h"
@@ -13,39 +14,75 @@
 #define P(x) BERTH__IPC__PEER__PEER_##x
 #define OP(x) BERTH__IPC__ENVELOPE__OP_##x
 
-static const berth_op_t ops[] = {OP(HELLO), OP(ERROR), OP(OK), OP(PING), OP(PONG),
-                                 OP(SERVICES_STATUS), OP(SERVICES_STATUS_REPLY), OP(ATTACH_PEER)};
-#define NOPS (sizeof ops / sizeof ops[0])
+/* Peer bits, written out here rather than taken from dispatch.h's macro. */
+#define B_EXEC (1u << 1)
+#define B_API (1u << 2)
+#define B_IMAGE (1u << 3)
+#define B_NET (1u << 4)
+#define B_ANY (B_EXEC | B_API | B_IMAGE | B_NET)
+#define REPLY_ONLY 0, 0
+
+enum kind { K_NONE, K_SEQ, K_PIPE, K_REG };
+
+/* The contract (project briefs, docs/ipc.md), one row per op in the schema. */
+static const struct want {
+  berth_op_t op;
+  unsigned callers, handlers;
+  unsigned nfds;
+  enum kind kind;
+  int reply_only;
+} want[] = {
+    {OP(HELLO), B_ANY, B_ANY, 0, K_NONE, 0},
+    {OP(ERROR), REPLY_ONLY, 0, K_NONE, 1},
+    {OP(OK), REPLY_ONLY, 0, K_NONE, 1},
+    {OP(PING), B_ANY, B_ANY, 0, K_NONE, 0},
+    {OP(PONG), REPLY_ONLY, 0, K_NONE, 1},
+    {OP(SERVICES_STATUS), B_API, B_EXEC, 0, K_NONE, 0},
+    {OP(SERVICES_STATUS_REPLY), REPLY_ONLY, 0, K_NONE, 1},
+    {OP(ATTACH_PEER), B_EXEC, B_API | B_IMAGE | B_NET, 1, K_SEQ, 0},
+    /* images: archive in + progress out, archive out, then plain requests */
+    {OP(IMAGE_LOAD), B_API, B_IMAGE, 2, K_PIPE, 0},
+    {OP(IMAGE_LOAD_REPLY), REPLY_ONLY, 0, K_NONE, 1},
+    {OP(IMAGE_SAVE), B_API, B_IMAGE, 1, K_PIPE, 0},
+    {OP(IMAGE_QUERY), B_API, B_IMAGE, 0, K_NONE, 0},
+    {OP(IMAGE_TAG), B_API, B_IMAGE, 0, K_NONE, 0},
+    {OP(IMAGE_REMOVE), B_API, B_IMAGE, 0, K_NONE, 0},
+    {OP(IMAGE_PRUNE), B_API, B_IMAGE, 0, K_NONE, 0},
+    {OP(IMAGE_RESOLVE), B_API, B_IMAGE, 0, K_NONE, 0},
+    {OP(IMAGE_RESOLVE_REPLY), REPLY_ONLY, 0, K_NONE, 1},
+    {OP(DOCUMENT), REPLY_ONLY, 1, K_REG, 1}, /* a sealed memfd */
+    {OP(LAYER_CHECK), B_API, B_EXEC, 0, K_NONE, 0},
+};
+#define NOPS (sizeof want / sizeof want[0])
 /* Known peers plus values a peer could put on the wire (the enum is open). */
 static const int peers[] = {P(UNKNOWN), P(EXEC), P(API), P(IMAGE), P(NET), 5, 31, 32, 1000, -1};
 #define NPEERS (sizeof peers / sizeof peers[0])
 
-static int known(int p) {
-  return p == P(EXEC) || p == P(API) || p == P(IMAGE) || p == P(NET);
+static int bit(int p) {
+  return p >= P(EXEC) && p <= P(NET) ? 1u << p : 0;
 }
 
-static int is_reply_op(berth_op_t op) {
-  return op == OP(ERROR) || op == OP(OK) || op == OP(PONG) || op == OP(SERVICES_STATUS_REPLY);
-}
-
-/* The contract from the project brief, as errno results (0 = allowed). */
-static int expected(int from, int to, berth_op_t op) {
-  if (is_reply_op(op))
+/* The expected result as an errno (0 = allowed). */
+static int expected(int from, int to, const struct want *w) {
+  if (w->reply_only)
     return EPROTO;
-  switch (op) {
-  case OP(HELLO):
-  case OP(PING): return known(from) && known(to) ? 0 : EPERM;
-  case OP(SERVICES_STATUS): return from == P(API) && to == P(EXEC) ? 0 : EPERM;
-  case OP(ATTACH_PEER): return from == P(EXEC) && (to == P(API) || to == P(IMAGE) || to == P(NET)) ? 0 : EPERM;
-  default: return -1;
-  }
+  return (w->callers & bit(from)) && (w->handlers & bit(to)) ? 0 : EPERM;
 }
 
-static unsigned expected_nfds(berth_op_t op) {
-  return op == OP(ATTACH_PEER) ? 1 : 0;
+static berth_fd_kind_t lib_kind(enum kind k) {
+  return k == K_SEQ ? BERTH_FD_SEQPACKET : k == K_PIPE ? BERTH_FD_PIPE : k == K_REG ? BERTH_FD_REGULAR : BERTH_FD_NONE;
 }
 
-static int seq_fd, pipe_fd;
+/* fd fixtures, BERTH_IPC_MAX_FDS of each kind (a request may need n + 1):
+ * a seqpacket socket, a pipe, a regular memfd, and a stream socket that is
+ * the right kind for none of the ops above. */
+#define NFIX ((int)BERTH_IPC_MAX_FDS)
+static int fix[K_REG + 1][NFIX], stream_fds[NFIX];
+
+static const int *fds_of(enum kind k) {
+  return k == K_NONE ? fix[K_SEQ] : fix[k]; /* any fd will do as a surplus one */
+}
+
 /* check() with from == AS_REPLY checks the message as a reply (not a peer value we test). */
 #define AS_REPLY -2
 
@@ -66,6 +103,11 @@ static int check(int from, int to, berth_op_t op, int is_reply, const int *fds, 
   return status;
 }
 
+static const char *kind_name(enum kind k) {
+  static const char *const names[] = {"none", "seqpacket", "pipe", "regular"};
+  return names[k];
+}
+
 static void test_table_covers_schema(void) {
   /* Every op in the schema's oneof must be known to this test and the table. */
   const ProtobufCMessageDescriptor *d = &berth__ipc__envelope__descriptor;
@@ -76,7 +118,7 @@ static void test_table_covers_schema(void) {
     n++;
     int in_test = 0;
     for (size_t j = 0; j < NOPS; j++)
-      in_test |= (unsigned)ops[j] == d->fields[i].id;
+      in_test |= (unsigned)want[j].op == d->fields[i].id;
     if (!in_test || berth_dispatch_lookup((berth_op_t)d->fields[i].id) == NULL) {
       tap_diag("op %s (%u) is missing from %s", d->fields[i].name, d->fields[i].id, in_test ? "the table" : "this test");
       ok = 0;
@@ -86,11 +128,12 @@ static void test_table_covers_schema(void) {
   tap_ok(berth_dispatch_lookup(OP(_NOT_SET)) == NULL && berth_dispatch_lookup((berth_op_t)999) == NULL,
          "no entry for an unset or unknown op");
   for (size_t j = 0; j < NOPS; j++) {
-    const berth_dispatch_entry_t *e = berth_dispatch_lookup(ops[j]);
-    tap_ok(e && e->op == ops[j] && e->nfds == expected_nfds(ops[j]) && !!e->is_reply_type == is_reply_op(ops[j]) &&
-               (ops[j] == OP(ATTACH_PEER) ? e->fd_kind == BERTH_FD_SEQPACKET : e->fd_kind == BERTH_FD_NONE),
-           "table entry for %s: %u fds, %s", berth_op_name(ops[j]), expected_nfds(ops[j]),
-           is_reply_op(ops[j]) ? "reply only" : "request");
+    const struct want *w = &want[j];
+    const berth_dispatch_entry_t *e = berth_dispatch_lookup(w->op);
+    tap_ok(e && e->op == w->op && e->nfds == w->nfds && !!e->is_reply_type == w->reply_only &&
+               e->fd_kind == lib_kind(w->kind),
+           "table entry for %s: %u fds (%s), %s", berth_op_name(w->op), w->nfds, kind_name(w->kind),
+           w->reply_only ? "reply only" : "request");
   }
 }
 
@@ -99,45 +142,68 @@ static void test_every_triple(void) {
     for (size_t t = 0; t < NPEERS; t++)
       for (size_t o = 0; o < NOPS; o++) {
         int from = peers[f], to = peers[t];
-        berth_op_t op = ops[o];
-        int want = expected(from, to, op);
-        int got = check(from, to, op, 0, &seq_fd, expected_nfds(op));
-        tap_ok(got == want, "%s(%d) -> %s(%d) %s: %s (got %s)", berth_peer_name(from), from, berth_peer_name(to), to,
-               berth_op_name(op), want ? strerror(want) : "allowed", got ? strerror(got) : "allowed");
+        const struct want *w = &want[o];
+        int exp = expected(from, to, w);
+        int got = check(from, to, w->op, 0, fds_of(w->kind), w->nfds);
+        tap_ok(got == exp, "%s(%d) -> %s(%d) %s: %s (got %s)", berth_peer_name(from), from, berth_peer_name(to), to,
+               berth_op_name(w->op), exp ? strerror(exp) : "allowed", got ? strerror(got) : "allowed");
       }
+}
+
+/* Every fd kind the op does not take gives EBADF, in every position. */
+static int wrong_kinds(int from, int to, const struct want *w) {
+  if (w->nfds == 0)
+    return EBADF;
+  for (enum kind k = K_SEQ; k <= K_REG + 1; k++) {
+    if (k == w->kind)
+      continue;
+    const int *wrong = k <= K_REG ? fix[k] : stream_fds;
+    for (unsigned pos = 0; pos < w->nfds; pos++) {
+      int fds[NFIX];
+      memcpy(fds, fix[w->kind], sizeof fds);
+      fds[pos] = wrong[0];
+      int r = check(from, to, w->op, from == AS_REPLY, fds, w->nfds);
+      if (r != EBADF)
+        return r;
+    }
+  }
+  return EBADF;
 }
 
 static void test_malformed_requests(void) {
   /* For every allowed pair: wrong fd count is EPROTO, wrong fd type EBADF,
    * and a request flagged as reply is EPROTO. */
-  int fds2[2] = {seq_fd, seq_fd};
   for (size_t f = 0; f < NPEERS; f++)
     for (size_t t = 0; t < NPEERS; t++)
       for (size_t o = 0; o < NOPS; o++) {
         int from = peers[f], to = peers[t];
-        berth_op_t op = ops[o];
-        if (expected(from, to, op) != 0)
+        const struct want *w = &want[o];
+        if (expected(from, to, w) != 0)
           continue;
-        unsigned n = expected_nfds(op);
-        int fewer = n > 0 ? check(from, to, op, 0, NULL, n - 1) : EPROTO;
-        int more = check(from, to, op, 0, fds2, n + 1);
-        int badkind = n > 0 ? check(from, to, op, 0, &pipe_fd, n) : EBADF;
-        int flagged = check(from, to, op, 1, &seq_fd, n);
+        unsigned n = w->nfds;
+        int fewer = n > 0 ? check(from, to, w->op, 0, fds_of(w->kind), n - 1) : EPROTO;
+        int more = check(from, to, w->op, 0, fds_of(w->kind), n + 1);
+        int badkind = wrong_kinds(from, to, w);
+        int flagged = check(from, to, w->op, 1, fds_of(w->kind), n);
         tap_ok(fewer == EPROTO && more == EPROTO && badkind == EBADF && flagged == EPROTO,
-               "%s -> %s %s: fd count %s, fd type %s, is_reply set %s", berth_peer_name(from), berth_peer_name(to),
-               berth_op_name(op), strerror(more), strerror(badkind), strerror(flagged));
+               "%s -> %s %s: fd count %s/%s, fd type %s, is_reply set %s", berth_peer_name(from), berth_peer_name(to),
+               berth_op_name(w->op), strerror(fewer), strerror(more), strerror(badkind), strerror(flagged));
       }
 }
 
 static void test_replies(void) {
   for (size_t o = 0; o < NOPS; o++) {
-    berth_op_t op = ops[o];
-    int as_reply = check(AS_REPLY, AS_REPLY, op, 1, NULL, 0);
-    int not_flagged = check(AS_REPLY, AS_REPLY, op, 0, NULL, 0);
-    int with_fd = check(AS_REPLY, AS_REPLY, op, 1, &seq_fd, 1);
-    int want = is_reply_op(op) ? 0 : EPROTO;
-    tap_ok(as_reply == want && not_flagged == EPROTO && with_fd == EPROTO, "%s as a reply: %s", berth_op_name(op),
-           want ? "refused" : "accepted (not without is_reply, not with an fd)");
+    const struct want *w = &want[o];
+    const int *fds = fds_of(w->kind);
+    int as_reply = check(AS_REPLY, AS_REPLY, w->op, 1, fds, w->nfds);
+    int not_flagged = check(AS_REPLY, AS_REPLY, w->op, 0, fds, w->nfds);
+    int fewer = w->nfds > 0 ? check(AS_REPLY, AS_REPLY, w->op, 1, fds, w->nfds - 1) : EPROTO;
+    int more = check(AS_REPLY, AS_REPLY, w->op, 1, fds, w->nfds + 1);
+    int badkind = w->reply_only ? wrong_kinds(AS_REPLY, AS_REPLY, w) : EBADF;
+    int exp = w->reply_only ? 0 : EPROTO;
+    tap_ok(as_reply == exp && not_flagged == EPROTO && fewer == EPROTO && more == EPROTO && badkind == EBADF,
+           "%s as a reply: %s", berth_op_name(w->op),
+           exp ? "refused" : "accepted with its fds (not without is_reply, not with more or fewer fds or another kind)");
   }
 }
 
@@ -148,20 +214,39 @@ static void test_names(void) {
          "peer names");
 }
 
+static int make_fixtures(void) {
+  for (int i = 0; i < NFIX; i++) {
+    int sq[2], st[2], p[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sq) < 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st) < 0 || pipe2(p, O_CLOEXEC) < 0)
+      return -1;
+    close(sq[1]);
+    close(st[1]);
+    fix[K_SEQ][i] = sq[0];
+    stream_fds[i] = st[0];
+    fix[K_PIPE][i] = i % 2 ? p[1] : p[0]; /* both ends are pipes */
+    close(i % 2 ? p[0] : p[1]);
+    if ((fix[K_REG][i] = memfd_create("berth-test-document", MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0)
+      return -1;
+  }
+  fix[K_NONE][0] = -1;
+  return 0;
+}
+
 int main(void) {
-  int sq[2], p[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sq) < 0 || pipe(p) < 0)
+  if (make_fixtures() < 0) {
+    printf("Bail out! fd fixtures: %s\n", strerror(errno));
     return 1;
-  seq_fd = sq[0];
-  pipe_fd = p[0];
+  }
   test_table_covers_schema();
   test_every_triple();
   test_malformed_requests();
   test_replies();
   test_names();
-  close(sq[0]);
-  close(sq[1]);
-  close(p[0]);
-  close(p[1]);
+  for (int k = K_SEQ; k <= K_REG; k++)
+    for (int i = 0; i < NFIX; i++)
+      close(fix[k][i]);
+  for (int i = 0; i < NFIX; i++)
+    close(stream_fds[i]);
   return tap_done();
 }
