@@ -11,6 +11,9 @@
 #define BERTH_DEFAULT_DATA_ROOT "/var/lib/berth"
 #define BERTH_DEFAULT_RUN_ROOT "/run/berth"
 #define BERTH_SOCKET_NAME "berth.sock"
+/* The engine's config file (JSON, like Docker's daemon.json): execd passes
+ * --config FILE to every service; each service reads it itself. */
+#define BERTH_DEFAULT_CONFIG "/etc/berth/berth.json"
 
 /* System users the services run as (units/berth.sysusers). */
 #define BERTH_USER_API "berth-api"

@@ -2,6 +2,7 @@
  * process down, then serve the executor edge and the peer edges it hands us. */
 #include "service.h"
 #include <errno.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@ struct berth_service {
   berth_service_config_t cfg;
   char *data_root;
   char *run_root;
+  char *config_path;
+  struct json_object *config;
   sd_event *event;
   berth_conn_t *exec;
   berth_conn_t *peers[PEER_SLOTS];
@@ -35,35 +38,38 @@ static const char *service_name(Berth__Ipc__Peer self) {
   }
 }
 
-/* `--data-root DIR --run-root DIR` (also --opt=DIR); each at most once. */
+/* `--data-root DIR --run-root DIR --config FILE` (also --opt=VALUE); each
+ * at most once, each an absolute path (services run with cwd /). */
 static int parse_args(berth_service_t *s, int argc, char **argv, berth_error_t *err) {
-  const char *data = NULL, *run = NULL;
+  static const char *const names[] = {"--data-root", "--run-root", "--config"};
+  const char *vals[3] = {NULL, NULL, NULL};
   for (int i = 1; argv != NULL && i < argc; i++) {
     const char *arg = argv[i], *val = NULL;
-    const char **slot = NULL;
-    size_t n;
-    if (strncmp(arg, "--data-root", n = strlen("--data-root")) == 0)
-      slot = &data;
-    else if (strncmp(arg, "--run-root", n = strlen("--run-root")) == 0)
-      slot = &run;
-    if (slot == NULL || (arg[n] != '\0' && arg[n] != '='))
-      return berth_error_make(err, EINVAL, "unknown argument '%s' (usage: %s --data-root DIR --run-root DIR)", arg,
+    size_t n = 0;
+    int k = -1;
+    for (int j = 0; j < 3 && k < 0; j++)
+      if (strncmp(arg, names[j], n = strlen(names[j])) == 0 && (arg[n] == '\0' || arg[n] == '='))
+        k = j;
+    if (k < 0)
+      return berth_error_make(err, EINVAL,
+                              "unknown argument '%s' (usage: %s --data-root DIR --run-root DIR --config FILE)", arg,
                               argv[0]);
     if (arg[n] == '=')
       val = arg + n + 1;
     else if (i + 1 < argc)
       val = argv[++i];
     else
-      return berth_error_make(err, EINVAL, "%.*s needs a directory", (int)n, arg);
-    if (*slot != NULL)
-      return berth_error_make(err, EINVAL, "%.*s given twice", (int)n, arg);
+      return berth_error_make(err, EINVAL, "%s needs %s", names[k], k == 2 ? "a file" : "a directory");
+    if (vals[k] != NULL)
+      return berth_error_make(err, EINVAL, "%s given twice", names[k]);
     if (val[0] != '/')
-      return berth_error_make(err, EINVAL, "%.*s must be an absolute path, not '%s'", (int)n, arg, val);
-    *slot = val;
+      return berth_error_make(err, EINVAL, "%s must be an absolute path, not '%s'", names[k], val);
+    vals[k] = val;
   }
-  s->data_root = strdup(data ? data : BERTH_DEFAULT_DATA_ROOT);
-  s->run_root = strdup(run ? run : BERTH_DEFAULT_RUN_ROOT);
-  if (s->data_root == NULL || s->run_root == NULL)
+  s->data_root = strdup(vals[0] ? vals[0] : BERTH_DEFAULT_DATA_ROOT);
+  s->run_root = strdup(vals[1] ? vals[1] : BERTH_DEFAULT_RUN_ROOT);
+  s->config_path = strdup(vals[2] ? vals[2] : BERTH_DEFAULT_CONFIG);
+  if (s->data_root == NULL || s->run_root == NULL || s->config_path == NULL)
     return berth_error_make(err, ENOMEM, "out of memory");
   return 0;
 }
@@ -240,6 +246,8 @@ static void service_free(berth_service_t *s) {
   sd_event_unref(s->event);
   free(s->data_root);
   free(s->run_root);
+  free(s->config_path);
+  json_object_put(s->config);
   free(s);
 }
 
@@ -260,6 +268,9 @@ int berth_service_start(const berth_service_config_t *cfg, berth_service_t **out
   int r = parse_args(s, cfg->argc, cfg->argv, err);
   if (r >= 0)
     r = berth_demotion_check(cfg->self, err);
+  /* Before the sandbox: reading a file must not depend on the filter. */
+  if (r >= 0)
+    r = berth_config_load(s->config_path, &s->config, err);
   if (r >= 0 && (r = berth_sandbox_apply(cfg->self, err)) < 0)
     berth_error_wrap(err, "seccomp");
   if (r >= 0)
@@ -268,7 +279,7 @@ int berth_service_start(const berth_service_config_t *cfg, berth_service_t **out
     service_free(s);
     return berth_error_wrap(err, "%s refuses to start", name);
   }
-  log_info("started (data root %s, run root %s), sandboxed", s->data_root, s->run_root);
+  log_info("started (data root %s, run root %s, config %s), sandboxed", s->data_root, s->run_root, s->config_path);
   *out = s;
   return 0;
 }
@@ -287,6 +298,14 @@ const char *berth_service_data_root(const berth_service_t *s) {
 
 const char *berth_service_run_root(const berth_service_t *s) {
   return s->run_root;
+}
+
+const char *berth_service_config_path(const berth_service_t *s) {
+  return s->config_path;
+}
+
+struct json_object *berth_service_config(const berth_service_t *s) {
+  return s->config;
 }
 
 berth_conn_t *berth_service_peer_conn(berth_service_t *s, Berth__Ipc__Peer peer) {

@@ -22,12 +22,17 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <json-c/json.h>
 #include "berth.h"
 #include "service.h"
 
 static int test_no, failures;
 static char self_exe[PATH_MAX];
 static char copy_dir[] = "/tmp/berth-test-service.XXXXXX";
+
+/* Config files next to the copy of this binary (readable by the demoted children). */
+static char good_json[PATH_MAX], bad_json[PATH_MAX], array_json[PATH_MAX], missing_json[PATH_MAX];
+#define GOOD_LIMIT "123456789"
 
 /* The demoted children (uid 65534, or root of a user namespace that has no
  * DAC override over host-owned directories) may not be able to search the
@@ -54,7 +59,31 @@ static int copy_self(void) {
   return close(out);
 }
 
+static int write_text(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return -1;
+  ssize_t n = write(fd, text, strlen(text));
+  close(fd);
+  return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static int write_configs(void) {
+  snprintf(good_json, sizeof good_json, "%s/good.json", copy_dir);
+  snprintf(bad_json, sizeof bad_json, "%s/bad.json", copy_dir);
+  snprintf(array_json, sizeof array_json, "%s/array.json", copy_dir);
+  snprintf(missing_json, sizeof missing_json, "%s/missing.json", copy_dir);
+  return write_text(good_json, "{ \"image-max-uncompressed-bytes\": " GOOD_LIMIT ", \"other\": \"x\" }\n") < 0 ||
+                 write_text(bad_json, "{ \"image-max-uncompressed-bytes\": \n") < 0 ||
+                 write_text(array_json, "[1, 2]\n") < 0
+             ? -1
+             : 0;
+}
+
 static void remove_copy(void) {
+  unlink(good_json);
+  unlink(bad_json);
+  unlink(array_json);
   unlink(self_exe);
   rmdir(copy_dir);
 }
@@ -81,6 +110,28 @@ static Berth__Ipc__Peer peer_of(const char *s) {
                                    : BERTH__IPC__PEER__PEER_UNKNOWN;
 }
 
+/* With BERTH_TEST_CONFIG_EXPECT set, the service only reports (exit 0 or 3)
+ * whether it read --config FILE: "PATH=N" means the setting
+ * image-max-uncompressed-bytes is N and berth_service_config_path is PATH;
+ * "PATH=" means the file was absent (an empty object). */
+static int config_as_expected(berth_service_t *s, const char *want) {
+  const char *eq = strrchr(want, '=');
+  const char *path = berth_service_config_path(s);
+  struct json_object *cfg = berth_service_config(s);
+  if (eq == NULL || path == NULL || strncmp(path, want, (size_t)(eq - want)) != 0 || path[eq - want] != '\0' ||
+      cfg == NULL)
+    return 3;
+  uint64_t v = 0;
+  berth_error_t err = NULL;
+  if (berth_config_uint64(cfg, path, "image-max-uncompressed-bytes", 7, &v, &err) < 0) {
+    berth_error_print(&err, stderr, "config");
+    return 3;
+  }
+  if (eq[1] == '\0')
+    return v == 7 && json_object_object_length(cfg) == 0 ? 0 : 3;
+  return v == strtoull(eq + 1, NULL, 10) ? 0 : 3;
+}
+
 static int run_as_service(int argc, char **argv) {
   berth_service_config_t cfg = { .self = peer_of(argv[2]), .argc = argc - 2, .argv = argv + 2 };
   berth_service_t *s = NULL;
@@ -89,12 +140,36 @@ static int run_as_service(int argc, char **argv) {
     berth_error_print(&err, stderr, "test service");
     return 1;
   }
+  const char *want = getenv("BERTH_TEST_CONFIG_EXPECT");
+  if (want != NULL) {
+    int rc = config_as_expected(s, want);
+    /* Not berth_service_run: report at once. The loop is freed with the process. */
+    _exit(rc);
+  }
   return berth_service_run(s);
 }
 
 /* ---- the executor side ---- */
 
-enum setup { GOOD, EXTRA_FD, NO_NNP, AS_ROOT, NO_USERNS, MAPS_HOST_ROOT, BAD_ARG, NO_LISTEN_FD };
+enum setup {
+  GOOD, EXTRA_FD, NO_NNP, AS_ROOT, NO_USERNS, MAPS_HOST_ROOT, BAD_ARG, NO_LISTEN_FD,
+  CONFIG_READ,    /* --config good.json: the service sees its settings */
+  CONFIG_MISSING, /* --config of a file that does not exist: defaults */
+  CONFIG_BAD,     /* --config of a file that is not JSON: refuses to start */
+  CONFIG_ARRAY,   /* --config of a JSON array: refuses to start */
+  CONFIG_RELATIVE /* --config berth.json: refuses to start */
+};
+
+
+static const char *config_arg(enum setup how) {
+  switch (how) {
+  case CONFIG_MISSING: return missing_json;
+  case CONFIG_BAD: return bad_json;
+  case CONFIG_ARRAY: return array_json;
+  case CONFIG_RELATIVE: return "berth.json";
+  default: return good_json;
+  }
+}
 
 typedef struct {
   pid_t pid;
@@ -108,6 +183,11 @@ static void exec_service(const char *kind, enum setup how, int edge, int listen_
   char opts[512];
   snprintf(opts, sizeof opts, "%s%sdetect_leaks=0", asan ? asan : "", asan ? ":" : "");
   setenv("ASAN_OPTIONS", opts, 1);
+  char expect[PATH_MAX + 32];
+  if (how == CONFIG_READ || how == CONFIG_MISSING) {
+    snprintf(expect, sizeof expect, "%s=%s", config_arg(how), how == CONFIG_READ ? GOOD_LIMIT : "");
+    setenv("BERTH_TEST_CONFIG_EXPECT", expect, 1);
+  }
 
   if (dup2(edge, BERTH_FD_EXEC_EDGE) < 0 || (listen_fd >= 0 && dup2(listen_fd, BERTH_FD_API_LISTEN) < 0))
     _exit(90);
@@ -149,6 +229,8 @@ static void exec_service(const char *kind, enum setup how, int edge, int listen_
   argv[n++] = "/nonexistent/data";
   argv[n++] = "--run-root";
   argv[n++] = "/nonexistent/run";
+  argv[n++] = "--config";
+  argv[n++] = (char *)config_arg(how);
   argv[n] = NULL;
   execvp(argv[0], argv);
   _exit(92);
@@ -323,6 +405,18 @@ static const char *status_str(int st, char *buf, size_t len) {
   return buf;
 }
 
+/* A service that reports what it read from --config and exits (0 = as expected). */
+static void expect_config(const char *kind, enum setup how, const char *what) {
+  child_t c;
+  char buf[32];
+  if (spawn(kind, how, &c) < 0) {
+    report(0, "%s %s (spawn failed)", kind, what);
+    return;
+  }
+  int st = finish_ex(&c, false);
+  report(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s %s (%s)", kind, what, status_str(st, buf, sizeof buf));
+}
+
 /* A service that must refuse to start: no Hello, exit status 1. */
 static void expect_refusal(const char *kind, enum setup how, const char *why) {
   child_t c;
@@ -415,14 +509,14 @@ int main(int argc, char **argv) {
     printf("1..0 # SKIP setpriv (util-linux) not found\n");
     return 0;
   }
-  if (copy_self() < 0) {
+  if (copy_self() < 0 || write_configs() < 0) {
     printf("Bail out! cannot copy the test binary to a world-searchable directory: %s\n", strerror(errno));
     return 1;
   }
   atexit(remove_copy);
   signal(SIGPIPE, SIG_IGN);
 
-  printf("1..%d\n", 3 * 9 + 9);
+  printf("1..%d\n", 3 * 9 + 9 + 3 * 2 + 3);
   full_session("api", BERTH__IPC__PEER__PEER_API, BERTH__IPC__PEER__PEER_IMAGE);
   full_session("net", BERTH__IPC__PEER__PEER_NET, BERTH__IPC__PEER__PEER_API);
   full_session("image", BERTH__IPC__PEER__PEER_IMAGE, BERTH__IPC__PEER__PEER_API);
@@ -436,5 +530,13 @@ int main(int argc, char **argv) {
   expect_refusal("image", NO_NNP, "without no_new_privs");
   expect_refusal("image", MAPS_HOST_ROOT, "when its user namespace maps host root");
   expect_refusal("net", BAD_ARG, "with an unknown argument");
+  static const char *const kinds[] = { "api", "image", "net" };
+  for (int i = 0; i < 3; i++) {
+    expect_config(kinds[i], CONFIG_READ, "reads --config FILE before its sandbox (path and setting seen)");
+    expect_config(kinds[i], CONFIG_MISSING, "treats a missing --config file as an empty object (defaults)");
+  }
+  expect_refusal("image", CONFIG_BAD, "with a config file that is not valid JSON");
+  expect_refusal("api", CONFIG_ARRAY, "with a config file that is not a JSON object");
+  expect_refusal("net", CONFIG_RELATIVE, "with a relative --config path");
   return failures ? 1 : 0;
 }
