@@ -18,6 +18,9 @@ PACKAGES=(
   systemd passwd procps iproute2 ca-certificates
   # tests (systemd-container and mmdebstrap: scripts/systemd-check.sh)
   bats jq curl busybox-static python3 systemd-container mmdebstrap
+  # image tests and bench (tests/e2e/images*.bats, bench/load.sh): zstd layers,
+  # the store's SQLite dump, podman load of what berth saves
+  zstd sqlite3 podman
 )
 
 if [[ $(id -u) -ne 0 ]]; then

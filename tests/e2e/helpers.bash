@@ -76,8 +76,10 @@ _e2e_spawn() {
   export EXECD_PID
 }
 
+# E2E_CONFIG=FILE (set before starting the engine): execd gets --config FILE,
+# which it passes through to every service (the image store's limits).
 _e2e_execd_args() {
-  echo --data-root "$T/data" --run-root "$T/run" --libexec-dir "$T/lib"
+  echo --data-root "$T/data" --run-root "$T/run" --libexec-dir "$T/lib" ${E2E_CONFIG:+--config "$E2E_CONFIG"}
 }
 
 # Production shape: the socket is created by "systemd" (here

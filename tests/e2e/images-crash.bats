@@ -1,0 +1,174 @@
+#!/usr/bin/env bats
+# kill -9 of berth-imaged in the middle of loading a 200 MB, 5-layer image:
+# after execd restarted it, no partial image is listed, the store holds
+# exactly what it held before the load (no orphan blob or layer directory,
+# the same database rows), and loading the same archive again succeeds.
+# The kill lands at several points of the load: while the archive is being
+# spooled into tmp/, and at fixed fractions of the time a whole load takes
+# (layers being unpacked and renamed into place, the database commit).
+#
+# Heavy (hundreds of megabytes through a pipe and the unpacker): runs in
+# the plain build only.
+
+bats_require_minimum_version 1.5.0
+load helpers
+load images-lib
+
+BIG_MB=200
+
+setup_file() {
+  img_skip_if_sanitized
+  img_require
+  img_make_fixtures
+  BIG=$FX/big.tar
+  BIG_ID=$(python3 "$BERTH_MAKE_IMAGE" big "$BIG" --size-mb "$BIG_MB" --layers 5 --tag fx-big:v1)
+  chmod 0644 "$BIG"
+  export BIG BIG_ID
+  e2e_start_activated
+  e2e_wait_services 15 || { e2e_show_log; false; }
+  "$BERTH_CLI" -H "unix://$SOCK" load -i "$FX/busybox.tar" >"$T/busybox-load.out" 2>&1 ||
+    { cat "$T/busybox-load.out"; e2e_show_log; false; }
+}
+
+teardown_file() {
+  e2e_teardown
+  img_remove_fixtures
+  true
+}
+
+# Starts `berth load -i $BIG` in the background; its output goes to
+# $BATS_TEST_TMPDIR/load.out, its exit status to load.rc when it ends.
+start_big_load() {
+  rm -f "$BATS_TEST_TMPDIR/load.rc"
+  (
+    timeout 120 "$BERTH_CLI" -H "unix://$SOCK" load -i "$BIG" >"$BATS_TEST_TMPDIR/load.out" 2>&1
+    echo $? >"$BATS_TEST_TMPDIR/load.rc"
+  ) 3>&- &
+  LOADER=$!
+}
+
+# Waits for the background load to end (it must end, not hang, when imaged
+# dies under it); prints its status.
+wait_big_load() {
+  local deadline=$((SECONDS + 90))
+  while [[ ! -s $BATS_TEST_TMPDIR/load.rc ]] && ((SECONDS < deadline)); do sleep 0.1; done
+  wait "$LOADER" 2>/dev/null || true
+  [[ -s $BATS_TEST_TMPDIR/load.rc ]] || { echo "berth load hangs after imaged died"; return 1; }
+  echo "# berth load exited $(cat "$BATS_TEST_TMPDIR/load.rc"):" >&2
+  sed 's/^/#   /' "$BATS_TEST_TMPDIR/load.out" | tail -n 5 >&2
+  cat "$BATS_TEST_TMPDIR/load.rc"
+}
+
+# Every layer directory belongs to the chain of a listed image; every blob
+# is the config or a layer (diff_id) of a listed image, or one of at most
+# one manifest per image. Prints what is left over.
+orphans() {
+  local id want_layers=$BATS_TEST_TMPDIR/want-layers want_blobs=$BATS_TEST_TMPDIR/want-blobs n=0
+  : >"$want_layers"
+  : >"$want_blobs"
+  for id in $(api_image_ids); do
+    n=$((n + 1))
+    api_get "/berth/v1/images/$id/layers" | jq -r '.ChainIds[]' | cut -c8- >>"$want_layers"
+    echo "${id#sha256:}" >>"$want_blobs"
+    api_get "/images/$id/json" | jq -r '.RootFS.Layers[]' | cut -c8- >>"$want_blobs"
+  done
+  local extra_layers extra_blobs
+  extra_layers=$(comm -23 <(store_layers) <(sort -u "$want_layers"))
+  extra_blobs=$(comm -23 <(store_blobs) <(sort -u "$want_blobs"))
+  [[ -z $extra_layers ]] || echo "orphan layer directories: $extra_layers"
+  if (($(grep -c . <<<"$extra_blobs") > n)); then
+    echo "orphan blobs (more than one manifest per image): $extra_blobs"
+  fi
+}
+
+# kill -9 imaged now; wait for execd to bring it back.
+kill_imaged() {
+  local pid
+  pid=$(e2e_svc_pid berth-imaged)
+  [[ -n $pid ]]
+  kill -KILL "$pid"
+  echo "# killed berth-imaged ($pid)" >&2
+  img_wait_imaged_restart "$pid" 30
+}
+
+# After a kill: the load failed, nothing partial is listed, the store is as
+# in snapshot $1.
+check_after_crash() {
+  local rc
+  rc=$(wait_big_load)
+  [[ $rc != 0 ]] || { echo "berth load reported success although imaged was killed"; return 1; }
+  [[ $(api_image_ids) == "$BUSYBOX_ID" ]] || { echo "listed: $(api_image_ids)"; return 1; }
+  [[ $(api_status "/images/$BIG_ID/json") == 404 ]]
+  [[ $(api_status /images/fx-big:v1/json) == 404 ]]
+  store_snapshot "$BATS_TEST_TMPDIR/after" content
+  diff -u "$1" "$BATS_TEST_TMPDIR/after" || { echo "the store differs from before the load"; return 1; }
+  local o
+  o=$(orphans)
+  [[ -z $o ]] || { echo "$o"; return 1; }
+  # tmp/ was wiped
+  [[ -z $(find "$(store_dir)/tmp" -mindepth 1 -print -quit 2>/dev/null) ]] || { echo "tmp/ not wiped"; ls -la "$(store_dir)/tmp"; return 1; }
+}
+
+@test "kill -9 while the archive is spooled: no partial image, no orphan, loads again" {
+  local before=$BATS_TEST_TMPDIR/before
+  store_snapshot "$before" content
+  start_big_load
+  # busy: the archive is arriving in tmp/
+  local deadline=$((SECONDS + 60)) tmp
+  tmp=$(store_dir)/tmp
+  until [[ -n $(find "$tmp" -mindepth 1 -print -quit 2>/dev/null) ]]; do
+    [[ ! -s $BATS_TEST_TMPDIR/load.rc ]] || { echo "the load ended before anything appeared in tmp/"; cat "$BATS_TEST_TMPDIR/load.out"; false; }
+    ((SECONDS < deadline)) || { echo "nothing in tmp/ after 60 s"; false; }
+    sleep 0.01
+  done
+  find "$tmp" -mindepth 1 -printf '# in tmp/: %P %s\n' | head -n 5 >&3
+  kill_imaged
+  check_after_crash "$before"
+  # the same archive loads now
+  local t0=$EPOCHREALTIME
+  b load -i "$BIG"
+  [[ $status -eq 0 ]]
+  awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN { printf "%.3f\n", a - b }' >"$FX/load-seconds"
+  [[ $(api_status "/images/$BIG_ID/json") == 200 ]]
+  [[ $(api_get /images/fx-big:v1/json | jq -r .Id) == "$BIG_ID" ]]
+  [[ -z $(orphans) ]]
+}
+
+@test "kill -9 at 20%, 50%, 80%, 95% of a load: no partial image, no orphan, loads again" {
+  [[ -s $FX/load-seconds ]] || skip "needs the duration measured by the previous test"
+  local d f landed=0
+  d=$(cat "$FX/load-seconds")
+  echo "# a whole load takes ${d}s" >&3
+  for f in 0.2 0.5 0.8 0.95; do
+    # start from the store without the big image
+    if [[ $(api_status "/images/$BIG_ID/json") == 200 ]]; then
+      b rmi fx-big:v1
+      [[ $status -eq 0 ]]
+    fi
+    [[ -z $(orphans) ]]
+    store_snapshot "$BATS_TEST_TMPDIR/before" content
+    start_big_load
+    sleep "$(awk -v d="$d" -v f="$f" 'BEGIN { printf "%.3f", d * f }')"
+    if [[ -s $BATS_TEST_TMPDIR/load.rc ]]; then
+      echo "# at $f the load had already ended; no kill" >&3
+      continue
+    fi
+    echo "# kill at $f: $(store_layers | wc -l) layer dirs, tmp/: $(du -sh "$(store_dir)/tmp" | cut -f1)" >&3
+    kill_imaged
+    # the load may have committed in the instant before the kill: then the
+    # whole image must be there; otherwise nothing of it
+    if [[ $(api_status "/images/$BIG_ID/json") == 200 ]]; then
+      echo "# at $f the load committed before the kill" >&3
+      wait_big_load >/dev/null || true
+      [[ -z $(orphans) ]]
+      continue
+    fi
+    landed=$((landed + 1))
+    check_after_crash "$BATS_TEST_TMPDIR/before"
+  done
+  ((landed > 0)) || { echo "no kill landed inside a load"; false; }
+  b load -i "$BIG"
+  [[ $status -eq 0 ]]
+  [[ $(api_get /images/fx-big:v1/json | jq -r .Id) == "$BIG_ID" ]]
+  [[ -z $(orphans) ]]
+}
