@@ -100,6 +100,9 @@ int berth_store_txn_put_blob_hashed(berth_store_txn_t *t, berth_staged_t *file, 
  * A 1 pins it for this txn. */
 int berth_store_txn_have_blob(berth_store_txn_t *t, const char *digest, berth_error_t *err);
 
+/* Layers go base first: for each layer of an image, either have_layer says 1
+ * (and the layer is pinned, with its diff_id blob) or add_layer adds it; a
+ * layer's parent must already be known to the txn that way. */
 /* Is the layer with this chain id present (committed, or added by this txn)?
  * 1 yes (pinned for this txn: no need to unpack it again), 0 no, <0 error. */
 int berth_store_txn_have_layer(berth_store_txn_t *t, const char *chain_id, berth_error_t *err);
