@@ -213,7 +213,8 @@ void demote_exec(const service_t *s, int edge, int sync_fd) {
   }
   CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS");
   place_fds(edge, s->peer == BERTH__IPC__PEER__PEER_API ? x->api_fd : -1);
-  char *argv[] = {(char *)s->name, "--data-root", (char *)x->data_root, "--run-root", (char *)x->run_root, NULL};
+  char *argv[] = {(char *)s->name, "--data-root", (char *)x->data_root, "--run-root", (char *)x->run_root,
+                  "--config", x->config, NULL};
   execveat(s->exe_fd, "", argv, x->envp, AT_EMPTY_PATH);
   fail("exec");
 }

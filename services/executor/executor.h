@@ -1,7 +1,8 @@
 /* berth-execd: the only privileged process. State shared by its files:
  * main.c (options, loop, shutdown), listen.c (API socket), supervise.c
  * (fork/exec/restart, edges), demote.c (privilege drop in the child),
- * status.c (/proc checks and the ServicesStatus reply). */
+ * status.c (/proc checks and the ServicesStatus reply), layers.c (imaged's
+ * store: created here, layers resolved by chain id). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,6 +47,8 @@ typedef struct {
 struct execd {
   sd_event *event;
   char *data_root, *run_root;  /* absolute, owned */
+  char *config;              /* --config FILE, absolute, passed to every service (never read here) */
+  int image_fd;              /* DATA_ROOT/image, imaged's store (layers.c) */
   const char *libexec_dir;
   char **envp;               /* cleared environment for services */
   int api_fd;                /* listening socket handed to berth-apid as fd 4 */

@@ -14,6 +14,7 @@
 #include "berth.h"
 #include "cleanup.h"
 #include "executor.h"
+#include "layers.h"
 #include "log.h"
 
 static void usage(FILE *f) {
@@ -24,8 +25,9 @@ static void usage(FILE *f) {
           "  --data-root DIR    persistent state (default %s)\n"
           "  --run-root DIR     runtime state and berth.sock (default %s)\n"
           "  --libexec-dir DIR  where the service binaries are (default %s)\n"
+          "  --config FILE      settings (JSON) passed to every service (default %s)\n"
           "  --help             show this help\n",
-          BERTH_DEFAULT_DATA_ROOT, BERTH_DEFAULT_RUN_ROOT, BERTH_LIBEXECDIR);
+          BERTH_DEFAULT_DATA_ROOT, BERTH_DEFAULT_RUN_ROOT, BERTH_LIBEXECDIR, BERTH_DEFAULT_CONFIG);
 }
 
 /* Services inherit 0-2; make sure they are open so that no socket we create
@@ -81,15 +83,32 @@ static int on_stop_signal(sd_event_source *src, const struct signalfd_siginfo *s
   return 0;
 }
 
-static int setup(execd_t *x, const char *data_root, const char *run_root, berth_error_t *err) {
+/* The services run with cwd /: make a relative --config absolute. The file
+ * itself is never opened here (it may not exist: defaults). */
+static char *absolute(const char *path) {
+  char cwd[PATH_MAX], *abs = NULL;
+  if (path[0] == '/')
+    return strdup(path);
+  if (getcwd(cwd, sizeof cwd) == NULL || asprintf(&abs, "%s/%s", cwd, path) < 0)
+    return NULL;
+  return abs;
+}
+
+static int setup(execd_t *x, const char *data_root, const char *run_root, const char *config, berth_error_t *err) {
   if (ensure_std_fds() < 0)
     return berth_error_errno(err, "cannot open /dev/null for fds 0-2");
   umask(0022);
   if ((x->data_root = prepare_dir(data_root, err)) == NULL || (x->run_root = prepare_dir(run_root, err)) == NULL)
     return -1;
-  if ((x->envp = service_env()) == NULL || x->envp[0] == NULL)
+  if ((x->envp = service_env()) == NULL || x->envp[0] == NULL || (x->config = absolute(config)) == NULL)
     return berth_error_make(err, ENOMEM, "out of memory");
-  if (demote_resolve(x, err) < 0 || execd_listen(x, err) < 0)
+  if (demote_resolve(x, err) < 0)
+    return -1;
+  /* imaged's store, owned by its namespace root, before imaged starts. */
+  x->image_fd = layers_prepare_store(x->data_root, (uid_t)x->subuid, (gid_t)x->subgid, err);
+  if (x->image_fd < 0)
+    return berth_error_wrap(err, "image store");
+  if (execd_listen(x, err) < 0)
     return -1;
 
   /* sd-event needs these blocked to deliver them by signalfd / pidfd.
@@ -120,7 +139,10 @@ static void cleanup(execd_t *x) {
   free(x->envp);
   free(x->data_root);
   free(x->run_root);
+  free(x->config);
   free(x->own_socket);
+  if (x->image_fd >= 0)
+    close(x->image_fd);
   if (x->api_fd >= 0)
     close(x->api_fd);
   for (int i = 0; i < EXECD_NSERVICES; i++)
@@ -135,17 +157,19 @@ int main(int argc, char **argv) {
       {"data-root", required_argument, NULL, 'd'},
       {"run-root", required_argument, NULL, 'r'},
       {"libexec-dir", required_argument, NULL, 'l'},
+      {"config", required_argument, NULL, 'c'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  execd_t x = {.libexec_dir = BERTH_LIBEXECDIR, .api_fd = -1};
-  const char *data_root = BERTH_DEFAULT_DATA_ROOT, *run_root = BERTH_DEFAULT_RUN_ROOT;
+  execd_t x = {.libexec_dir = BERTH_LIBEXECDIR, .api_fd = -1, .image_fd = -1};
+  const char *data_root = BERTH_DEFAULT_DATA_ROOT, *run_root = BERTH_DEFAULT_RUN_ROOT, *config = BERTH_DEFAULT_CONFIG;
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
     case 'd': data_root = optarg; break;
     case 'r': run_root = optarg; break;
     case 'l': x.libexec_dir = optarg; break;
+    case 'c': config = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -160,7 +184,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   berth_error_t err = NULL;
-  int rc = setup(&x, data_root, run_root, &err);
+  int rc = setup(&x, data_root, run_root, config, &err);
   if (rc >= 0)
     rc = sd_event_loop(x.event);
   else

@@ -15,6 +15,7 @@
 #include "berth.h"
 #include "cleanup.h"
 #include "executor.h"
+#include "layers.h"
 #include "log.h"
 
 #define USEC_MS 1000ULL
@@ -222,11 +223,32 @@ static void on_close(berth_conn_t *c, void *userdata) {
   }
 }
 
+/* LayerCheck: can every layer be opened below our own store root? */
+static void layer_check(execd_t *x, berth_conn_t *c, const berth_msg_t *req) {
+  const Berth__Ipc__LayerCheckRequest *lc = req->env->layer_check;
+  berth_error_t err = NULL;
+  if (layers_check(x->image_fd, lc ? lc->chain_ids : NULL, lc ? lc->n_chain_ids : 0, &err) < 0) {
+    berth_conn_reply_error(c, req->env->request_id, err->status ? err->status : EIO, "%s", err->msg);
+    berth_error_release(&err);
+    return;
+  }
+  Berth__Ipc__Ok ok = BERTH__IPC__OK__INIT;
+  berth_envelope_t env = BERTH__IPC__ENVELOPE__INIT;
+  env.op_case = BERTH__IPC__ENVELOPE__OP_OK;
+  env.ok = &ok;
+  if (berth_conn_reply(c, req->env->request_id, &env, NULL, 0, &err) < 0) {
+    log_warn("LayerCheck reply: %s", err ? err->msg : "?");
+    berth_error_release(&err);
+  }
+}
+
 /* Ping is answered inside conn; the dispatch table let only apid get here. */
 static void on_request(berth_conn_t *c, berth_msg_t *req, void *userdata) {
   uint64_t id = req->env->request_id;
   if (req->env->op_case == BERTH__IPC__ENVELOPE__OP_SERVICES_STATUS)
     status_reply(((service_t *)userdata)->x, c, id);
+  else if (req->env->op_case == BERTH__IPC__ENVELOPE__OP_LAYER_CHECK)
+    layer_check(((service_t *)userdata)->x, c, req);
   else
     berth_conn_reply_error(c, id, ENOSYS, "%s is not served by the executor", berth_op_name(req->env->op_case));
   berth_msg_release(req);
