@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <linux/openat2.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -74,10 +75,11 @@ void unpack_hex(const unsigned char *d, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
-int unpack_decompress(int in_fd, int out_fd, const char *layer, unpack_budget_t *b,
-                      char diff_id[UNPACK_DIGEST_LEN + 1], uint64_t *size, berth_error_t *err) {
+int unpack_decompress(int in_fd, int out_fd, const char *layer, unpack_budget_t *b, unpack_progress_fn progress,
+                      void *progress_userdata, char diff_id[UNPACK_DIGEST_LEN + 1], uint64_t *size,
+                      berth_error_t *err) {
   int ret = -1;
-  uint64_t total = 0;
+  uint64_t total = 0, reported = 0;
   cleanup_free char *what = NULL;
   if (asprintf(&what, "layer %s", layer) < 0)
     return berth_error_make(err, ENOMEM, "out of memory");
@@ -100,6 +102,7 @@ int unpack_decompress(int in_fd, int out_fd, const char *layer, unpack_budget_t 
       berth_error_make(err, EBADMSG, "%s: cannot decompress: %s", what, archive_error_string(a));
       goto out;
     }
+    bool expands = archive_filter_count(a) > 1; /* a decompressor above "none" */
     for (;;) {
       const void *buf;
       size_t len;
@@ -111,7 +114,7 @@ int unpack_decompress(int in_fd, int out_fd, const char *layer, unpack_budget_t 
         berth_error_make(err, EBADMSG, "%s: cannot decompress: %s", what, archive_error_string(a));
         goto out;
       }
-      if (unpack_budget_take(b, len, what, err) < 0)
+      if (expands && unpack_budget_take(b, len, what, err) < 0)
         goto out;
       if (EVP_DigestUpdate(md, buf, len) != 1) {
         berth_error_make(err, EIO, "%s: sha256 failed", what);
@@ -122,6 +125,10 @@ int unpack_decompress(int in_fd, int out_fd, const char *layer, unpack_budget_t 
         goto out;
       }
       total += len;
+      if (progress && total - reported >= (1 << 20)) {
+        reported = total;
+        progress(progress_userdata, (uint64_t)archive_filter_bytes(a, -1));
+      }
     }
   }
   unsigned char d[EVP_MAX_MD_SIZE];

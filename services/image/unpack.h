@@ -30,10 +30,16 @@ typedef struct {
  * exceeds image-max-uncompressed-bytes (N bytes, set in FILE)". */
 int unpack_budget_take(unpack_budget_t *b, uint64_t n, const char *what, berth_error_t *err);
 
+/* Called now and then with the bytes read from the input so far. */
+typedef void (*unpack_progress_fn)(void *userdata, uint64_t bytes_in);
+
 /* Pass 1. Reads in_fd to its end (a file or a pipe) and writes the
- * uncompressed tar to out_fd. diff_id receives "sha256:<hex>". */
-int unpack_decompress(int in_fd, int out_fd, const char *layer, unpack_budget_t *b,
-                      char diff_id[UNPACK_DIGEST_LEN + 1], uint64_t *size, berth_error_t *err);
+ * uncompressed tar to out_fd. diff_id receives "sha256:<hex>". Only bytes a
+ * decompressor produced count against the budget (a plain tar is copied
+ * as is: its size is the client's upload, not an expansion). */
+int unpack_decompress(int in_fd, int out_fd, const char *layer, unpack_budget_t *b, unpack_progress_fn progress,
+                      void *progress_userdata, char diff_id[UNPACK_DIGEST_LEN + 1], uint64_t *size,
+                      berth_error_t *err);
 
 typedef struct {
   char **items; /* "<layer>: <entry>: device node not created" */
@@ -43,8 +49,11 @@ typedef struct {
 void unpack_skipped_free(unpack_skipped_t *s);
 
 /* Pass 2. tar_fd: a seekable uncompressed tar (read from offset 0). dir_fd:
- * an empty directory. Skipped entries are appended to *skipped. */
-int unpack_tar(int tar_fd, int dir_fd, const char *layer, unpack_skipped_t *skipped, berth_error_t *err);
+ * an empty directory. Skipped entries are appended to *skipped (may be
+ * NULL). content_size (may be NULL): the bytes of the regular files created
+ * (hardlinks counted once), Docker's layer Size. */
+int unpack_tar(int tar_fd, int dir_fd, const char *layer, unpack_skipped_t *skipped, uint64_t *content_size,
+               berth_error_t *err);
 
 /* Helpers shared with load.c and save.c. */
 struct archive;

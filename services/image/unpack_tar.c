@@ -45,6 +45,7 @@ typedef struct {
   size_t n_dirs, cap_dirs;
   char *cached_parent; /* the last parent opened, kept open */
   int cached_fd;
+  uint64_t content_size;
   berth_error_t *err;
 } ctx_t;
 
@@ -450,6 +451,8 @@ static int extract(ctx_t *c, struct archive *a, struct archive_entry *e) {
       return fail_errno(c, "creating the file");
     if (write_data(c, a, fd, e) < 0 || set_owner_mode(c, fd, e) < 0)
       return -1;
+    if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0)
+      c->content_size += (uint64_t)archive_entry_size(e);
     if (futimens(fd, ts) < 0)
       return fail_errno(c, "setting times");
     return 0;
@@ -507,7 +510,8 @@ static int apply_dir_times(ctx_t *c) {
   return 0;
 }
 
-int unpack_tar(int tar_fd, int dir_fd, const char *layer, unpack_skipped_t *skipped, berth_error_t *err) {
+int unpack_tar(int tar_fd, int dir_fd, const char *layer, unpack_skipped_t *skipped, uint64_t *content_size,
+               berth_error_t *err) {
   ctx_t c = { .root = dir_fd, .layer = layer, .entry = "", .skipped = skipped, .cached_fd = -1, .err = err };
   size_t skipped_before = skipped ? skipped->n : 0;
   int ret = -1;
@@ -558,6 +562,8 @@ int unpack_tar(int tar_fd, int dir_fd, const char *layer, unpack_skipped_t *skip
     }
     skipped->items[skipped->n++] = item;
   }
+  if (content_size)
+    *content_size = c.content_size;
   ret = 0;
 out:
   if (a)

@@ -149,7 +149,7 @@ typedef struct {
   char name[32];
   int blob; /* the uncompressed tar written by pass 1 */
   char diff_id[UNPACK_DIGEST_LEN + 1];
-  uint64_t size;
+  uint64_t size, content_size;
   unpack_skipped_t skipped;
 } run_t;
 
@@ -171,9 +171,9 @@ static run_t run_buf(const buf_t *b, uint64_t limit) {
   int in = memfd_with(b->p, b->len);
   unpack_budget_t budget = { .limit = limit, .config_path = "/etc/berth/test.json" };
   berth_error_t err = NULL;
-  r.rc = unpack_decompress(in, r.blob, LAYER, &budget, r.diff_id, &r.size, &err);
+  r.rc = unpack_decompress(in, r.blob, LAYER, &budget, NULL, NULL, r.diff_id, &r.size, &err);
   if (r.rc == 0)
-    r.rc = unpack_tar(r.blob, r.dir, LAYER, &r.skipped, &err);
+    r.rc = unpack_tar(r.blob, r.dir, LAYER, &r.skipped, &r.content_size, &err);
   close(in);
   if (r.rc < 0) {
     r.status = err ? err->status : -1;
@@ -255,6 +255,8 @@ static void test_basic(const char *keep_as) {
   char want[UNPACK_DIGEST_LEN + 1];
   sha256_hex(b.p, b.len, want);
   tap_ok(strcmp(r.diff_id, want) == 0 && r.size == b.len, "diff_id is the sha256 of the uncompressed tar");
+  tap_ok(r.content_size == 10 + 1 + 1 + 1 + 16 + 5 + 1, "content size counts regular files once (%llu)",
+         (unsigned long long)r.content_size);
   unsigned char *blob = malloc(b.len + 1);
   ssize_t got = pread(r.blob, blob, b.len + 1, 0);
   tap_ok(got == (ssize_t)b.len && memcmp(blob, b.p, b.len) == 0, "the blob is the uncompressed tar byte for byte");
@@ -417,6 +419,11 @@ static void test_bomb_and_truncation(void) {
          "decompression bomb (%zu bytes gzip, 8 MiB) over a 1 MiB limit refused (%s)", b.len, r.msg);
   tap_ok(st.st_size <= (1 << 20), "stopped at the limit (%lld bytes written)", (long long)st.st_size);
   tap_ok(dir_empty(r.dir), "nothing unpacked");
+  run_free(&r);
+  free(b.p);
+  b = make_tar(e, 1, F_NONE);
+  r = run_buf(&b, 1 << 20);
+  tap_ok(r.rc == 0, "a plain (uncompressed) layer is not an expansion: not counted (%s)", r.rc ? r.msg : "ok");
   run_free(&r);
   free(b.p);
 
