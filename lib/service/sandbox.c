@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "service.h"
 
@@ -81,17 +82,26 @@ static const char *const common_allow[] = {
   NULL,
 };
 
-/* berth-apid: HTTP on the passed listening socket (libmicrohttpd). */
+/* berth-apid: HTTP on the passed listening socket (libmicrohttpd with its
+ * own epoll set and an eventfd to resume suspended connections: both in
+ * common_allow). Archives stream through pipes (pipe2, F_SETPIPE_SZ via
+ * fcntl: common); Document replies are memfds it only reads or maps. */
 static const char *const api_allow[] = {
-  "accept", "accept4", "listen", "sendfile", NULL,
+  "accept", "accept4", "listen", "sendfile", "splice", NULL,
 };
 
-/* berth-imaged: content store and layer unpacking (never device nodes). */
+/* berth-imaged: the content store (SQLite in WAL mode: fcntl locks, pread/
+ * pwrite, a shared mapping of the -shm file, fsync; worker threads: clone
+ * without namespace flags) and layer unpacking relative to dir fds
+ * (openat2 with RESOLVE_*, *at calls, ownership, modes, times, the
+ * user.overlay.* xattrs and file capabilities). memfd_create for Document
+ * replies (sealed with fcntl F_ADD_SEALS). Device nodes: see
+ * add_mknod_rules. */
 static const char *const image_allow[] = {
   "openat2", "mkdirat", "mkdir", "unlinkat", "unlink", "rmdir", "renameat", "renameat2", "rename",
   "fchownat", "fchown", "lchown", "fchmodat", "fchmod", "utimensat", "symlinkat", "symlink",
   "linkat", "link", "fsync", "fdatasync", "syncfs", "ftruncate", "fallocate", "fadvise64",
-  "copy_file_range", "sendfile", "splice", "flock",
+  "copy_file_range", "sendfile", "splice", "flock", "memfd_create",
   "fsetxattr", "lsetxattr", "fgetxattr", "lgetxattr", "getxattr", "flistxattr", "llistxattr",
   "listxattr", "fremovexattr", "lremovexattr", NULL,
 };
@@ -169,6 +179,28 @@ static int add_open_rules(scmp_filter_ctx ctx, bool may_write, berth_error_t *er
   return add_rule(ctx, SCMP_ACT_ALLOW, "open", 1, &plain, err);
 }
 
+/* mknod for imaged, by argument: a character device 0/0 (overlayfs's form
+ * of a whiteout, which an unprivileged user namespace may create) and
+ * fifos. Any other device (a real char device, any block device) or a
+ * socket/regular file via mknod is refused (EPERM) here, whatever the
+ * kernel would allow. mknodat(dirfd, path, mode, dev); mknod(path, mode, dev). */
+static int add_mknod_rules(scmp_filter_ctx ctx, berth_error_t *err) {
+  static const struct {
+    const char *name;
+    unsigned mode_arg;
+  } calls[] = { { "mknodat", 2 }, { "mknod", 1 } };
+  for (size_t i = 0; i < ARRAY_LEN(calls); i++) {
+    struct scmp_arg_cmp chr[] = { { calls[i].mode_arg, SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR },
+                                  { calls[i].mode_arg + 1, SCMP_CMP_EQ, 0, 0 } };
+    struct scmp_arg_cmp fifo[] = { { calls[i].mode_arg, SCMP_CMP_MASKED_EQ, S_IFMT, S_IFIFO },
+                                   { calls[i].mode_arg + 1, SCMP_CMP_EQ, 0, 0 } };
+    if (add_rule(ctx, SCMP_ACT_ALLOW, calls[i].name, 2, chr, err) < 0 ||
+        add_rule(ctx, SCMP_ACT_ALLOW, calls[i].name, 2, fifo, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
 /* Signals only to ourselves (abort() uses tgkill on its own pid). */
 static int add_self_signal_rules(scmp_filter_ctx ctx, berth_error_t *err) {
   struct scmp_arg_cmp self = { 0, SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0 };
@@ -234,7 +266,7 @@ static int build_filter(scmp_filter_ctx ctx, Berth__Ipc__Peer self, berth_error_
     return -1;
   if (api && add_list(ctx, SCMP_ACT_ALLOW, api_allow, err) < 0)
     return -1;
-  if (image && add_list(ctx, SCMP_ACT_ALLOW, image_allow, err) < 0)
+  if (image && (add_list(ctx, SCMP_ACT_ALLOW, image_allow, err) < 0 || add_mknod_rules(ctx, err) < 0))
     return -1;
   if (net && (add_list(ctx, SCMP_ACT_ALLOW, net_allow, err) < 0 || add_net_socket_rules(ctx, err) < 0))
     return -1;

@@ -9,10 +9,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <linux/openat2.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -22,6 +24,7 @@
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 #include "service.h"
@@ -198,6 +201,138 @@ static int probe_mknod(void) {
     unlink(path);
   return verdict(r);
 }
+/* mknodat in tmpdir with this mode and device; removes what it made. */
+static int try_mknod(bool legacy, mode_t mode, dev_t dev) {
+  char path[sizeof tmpdir + 16];
+  snprintf(path, sizeof path, "%s/m%d", tmpdir, (int)getpid());
+  long r = legacy ? syscall(SYS_mknod, path, mode, dev) : mknodat(AT_FDCWD, path, mode, dev);
+  if (r == 0)
+    unlink(path);
+  return verdict(r);
+}
+/* overlayfs's whiteout: a character device 0/0 */
+static int probe_whiteout(void) {
+  return try_mknod(false, S_IFCHR | 0000, makedev(0, 0));
+}
+static int probe_whiteout_legacy(void) {
+  return try_mknod(true, S_IFCHR | 0000, makedev(0, 0));
+}
+static int probe_mknod_legacy_device(void) {
+  return try_mknod(true, S_IFCHR | 0600, makedev(1, 3));
+}
+static int probe_blockdev_zero(void) {
+  return try_mknod(false, S_IFBLK | 0600, makedev(0, 0));
+}
+static int probe_blockdev(void) {
+  return try_mknod(false, S_IFBLK | 0600, makedev(7, 0));
+}
+static int probe_fifo(void) {
+  return try_mknod(false, S_IFIFO | 0600, 0);
+}
+static int probe_mknod_socket(void) {
+  return try_mknod(false, S_IFSOCK | 0600, 0);
+}
+
+/* A sealed memfd, as imaged's Document replies are. */
+static int probe_memfd_seal(void) {
+  int fd = memfd_create("doc", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0)
+    return verdict(fd);
+  if (write(fd, "{}", 2) != 2 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+    return verdict(-1);
+  close(fd);
+  return RC_OK;
+}
+
+/* Reading a memfd made before the filter (the one a Document reply brings). */
+static int memfd_in = -1;
+static int probe_memfd_read(void) {
+  char buf[8];
+  struct stat st;
+  if (fstat(memfd_in, &st) < 0 || pread(memfd_in, buf, 2, 0) != 2 || fcntl(memfd_in, F_GET_SEALS) < 0)
+    return verdict(-1);
+  void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, memfd_in, 0);
+  if (p == MAP_FAILED)
+    return verdict(-1);
+  int ok = memcmp(p, "{}", 2) == 0;
+  munmap(p, (size_t)st.st_size);
+  return ok ? RC_OK : RC_OTHER;
+}
+
+/* What SQLite (WAL) and the blob store do to a file, from a worker thread. */
+static void *store_calls(void *arg) {
+  char path[sizeof tmpdir + 16], dst[sizeof tmpdir + 16];
+  snprintf(path, sizeof path, "%s/db%d", tmpdir, (int)getpid());
+  snprintf(dst, sizeof dst, "%s/dbr%d", tmpdir, (int)getpid());
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  long r = fd;
+  struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+  char buf[4096] = { 0 };
+  if (r >= 0)
+    r = fcntl(fd, F_SETLK, &lk);
+  if (r >= 0)
+    r = pwrite(fd, buf, sizeof buf, 0) == (ssize_t)sizeof buf && pread(fd, buf, sizeof buf, 0) == (ssize_t)sizeof buf ? 0 : -1;
+  if (r >= 0)
+    r = ftruncate(fd, 8192);
+  if (r >= 0)
+    r = fallocate(fd, 0, 0, 16384);
+  void *m = r >= 0 ? mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+  if (r >= 0 && m == MAP_FAILED)
+    r = -1;
+  if (m != MAP_FAILED)
+    munmap(m, 8192);
+  if (r >= 0)
+    r = fsync(fd) < 0 || fdatasync(fd) < 0 ? -1 : 0;
+  if (r >= 0)
+    r = syscall(SYS_renameat2, AT_FDCWD, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+  if (r >= 0)
+    r = unlinkat(AT_FDCWD, dst, 0);
+  if (fd >= 0)
+    close(fd);
+  *(int *)arg = verdict(r);
+  return NULL;
+}
+static int probe_store_calls(void) {
+  pthread_t t;
+  int rc = RC_OTHER;
+  if (pthread_create(&t, NULL, store_calls, &rc) != 0 || pthread_join(t, NULL) != 0)
+    return 20;
+  return rc;
+}
+
+/* Opening below a dir fd the way the unpacker does. */
+static int probe_openat2(void) {
+  int dir = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    return verdict(dir);
+  struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                          .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+  long fd = syscall(SYS_openat2, dir, ".", &how, sizeof how);
+  close(dir);
+  if (fd >= 0)
+    close((int)fd);
+  return verdict(fd);
+}
+
+/* An opaque directory: user.overlay.opaque = "y" on a dir fd. */
+static int probe_opaque_xattr(void) {
+  char path[sizeof tmpdir + 16];
+  snprintf(path, sizeof path, "%s/o%d", tmpdir, (int)getpid());
+  if (mkdir(path, 0755) < 0)
+    return verdict(-1);
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  long r = fd < 0 ? -1 : fsetxattr(fd, "user.overlay.opaque", "y", 1, 0);
+  char v[4];
+  if (r >= 0)
+    r = fgetxattr(fd, "user.overlay.opaque", v, sizeof v) == 1 && v[0] == 'y' ? 0 : -1;
+  int saved = errno;
+  if (fd >= 0)
+    close(fd);
+  rmdir(path);
+  errno = saved;
+  return verdict(r);
+}
+
 static int probe_kill_other(void) {
   return verdict(kill(victim, 0));
 }
@@ -249,7 +384,12 @@ int main(void) {
 
   static const Berth__Ipc__Peer peers[] = { BERTH__IPC__PEER__PEER_API, BERTH__IPC__PEER__PEER_IMAGE,
                                             BERTH__IPC__PEER__PEER_NET };
-  printf("1..%d\n", 3 * 16 + 1);
+  memfd_in = memfd_create("doc-in", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (memfd_in < 0 || write(memfd_in, "{}", 2) != 2 || fcntl(memfd_in, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+    printf("Bail out! memfd fixture: %s\n", strerror(errno));
+    return 1;
+  }
+  printf("1..%d\n", 3 * 28 + 1);
   for (size_t i = 0; i < 3; i++) {
     Berth__Ipc__Peer p = peers[i];
     expect(p, "ordinary calls (read /proc, mmap, epoll, pipe, malloc)", probe_ordinary, WORKS);
@@ -268,6 +408,20 @@ int main(void) {
     expect(p, "open for writing", probe_write_open, p == BERTH__IPC__PEER__PEER_IMAGE ? WORKS : REFUSED);
     expect(p, "socket(AF_NETLINK)", probe_netlink_socket, p == BERTH__IPC__PEER__PEER_NET ? WORKS : REFUSED);
     expect(p, "socket(AF_INET)", probe_inet_socket, p == BERTH__IPC__PEER__PEER_NET ? WORKS : REFUSED);
+    bool image = p == BERTH__IPC__PEER__PEER_IMAGE;
+    expect(p, "mknodat of a whiteout (char device 0/0)", probe_whiteout, image ? WORKS : REFUSED);
+    expect(p, "mknod (legacy) of a whiteout", probe_whiteout_legacy, image ? WORKS : REFUSED);
+    expect(p, "mknod (legacy) of char device 1:3", probe_mknod_legacy_device, REFUSED);
+    expect(p, "mknodat of a block device 0/0", probe_blockdev_zero, REFUSED);
+    expect(p, "mknodat of a block device 7:0", probe_blockdev, REFUSED);
+    expect(p, "mknodat of a socket node", probe_mknod_socket, REFUSED);
+    expect(p, "mknodat of a fifo", probe_fifo, image ? WORKS : REFUSED);
+    expect(p, "memfd_create + F_ADD_SEALS", probe_memfd_seal, image ? WORKS : REFUSED);
+    expect(p, "reading and mapping a sealed memfd it was given", probe_memfd_read, WORKS);
+    expect(p, "SQLite-style file calls from a thread (locks, pwrite, fallocate, shared map, fsync, renameat2)",
+           probe_store_calls, image ? WORKS : REFUSED);
+    expect(p, "openat2 with RESOLVE_BENEATH", probe_openat2, image ? WORKS : REFUSED);
+    expect(p, "fsetxattr user.overlay.opaque on a directory", probe_opaque_xattr, image ? WORKS : REFUSED);
   }
   expect(BERTH__IPC__PEER__PEER_NET, "socket(AF_PACKET)", probe_packet_socket, REFUSED);
 
