@@ -12,6 +12,8 @@ typedef struct {
   int exec_known;
   pid_t exec_pid;
   uid_t exec_uid;
+  /* Unit tests run handlers without a service: they set these edges instead. */
+  berth_conn_t *test_exec_conn, *test_image_conn;
 } api_app_t;
 
 /* Upper bound on waiting for the executor to answer a request. */
@@ -21,6 +23,44 @@ void api_handle_ping(api_request_t *r);
 void api_handle_version(api_request_t *r);
 void api_handle_info(api_request_t *r);
 void api_handle_berth_services(api_request_t *r);
+/* Images (images.c, image_load.c, image_save.c). */
+void api_handle_images_load(api_request_t *r);
+void api_handle_images_save(api_request_t *r);
+void api_handle_images_list(api_request_t *r);
+void api_handle_images_prune(api_request_t *r);
+void api_handle_image_inspect(api_request_t *r);
+void api_handle_image_history(api_request_t *r);
+void api_handle_image_tag(api_request_t *r);
+void api_handle_image_delete(api_request_t *r);
+void api_handle_berth_image_layers(api_request_t *r);
+
+/* ---- talking to berth-imaged and berth-execd (image_ipc.c) ---- */
+
+/* Upper bound on waiting for berth-imaged to answer a query, tag, remove,
+ * prune or resolve (a load or save is watched for progress instead). */
+#define API_IMAGE_TIMEOUT_USEC (120ull * 1000u * 1000u)
+/* Largest Document (JSON in a memfd) accepted from berth-imaged. */
+#define API_DOCUMENT_MAX (64u * 1024u * 1024u)
+
+/* The edges, or NULL while the peer is down or has not said Hello yet. */
+berth_conn_t *api_app_image_conn(api_app_t *app);
+berth_conn_t *api_app_exec_conn(api_app_t *app);
+/* errno from an IPC Error -> HTTP status: ENOENT 404; EINVAL, EBADMSG,
+ * ENAMETOOLONG 400; EEXIST, EBUSY 409; EPERM 403; EFBIG 413; else 500. */
+unsigned api_errno_status(int errno_code);
+/* Reads `size` bytes of a Document memfd from offset 0 (at most max), checks
+ * that they are one JSON object or array and nothing else (strict syntax).
+ * Returns 0 with a malloc'd NUL-terminated copy, or < 0 with err. */
+int api_document_read(int fd, uint64_t size, size_t max, char **out, size_t *len, berth_error_t *err);
+/* Answers r from a failed IPC exchange: reply NULL (the peer went away),
+ * an Error (mapped status, the peer's message), or an unexpected op. */
+void api_reply_ipc_failure(api_request_t *r, const berth_msg_t *reply, const char *peer_name, const char *what);
+/* Answers r 200 with the Document reply's JSON, or as api_reply_ipc_failure. */
+void api_reply_document(api_request_t *r, berth_msg_t *reply, const char *what);
+/* Sends env to berth-imaged with reply callback cb(…, userdata = r, ref
+ * taken) and suspends r; on failure answers r itself (503) and returns -1. */
+int api_image_call(api_request_t *r, berth_envelope_t *env, const int *fds, size_t nfds, berth_reply_cb cb,
+                   uint64_t timeout_usec, const char *what);
 
 /* Documents the handlers build (pure: unit tested without a server). */
 struct json_object *api_render_version(const api_host_t *h);

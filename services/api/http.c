@@ -1,5 +1,5 @@
 /* libmicrohttpd on the sd-event loop; request lifecycle and replies. See http.h. */
-#include "http.h"
+#include "http_impl.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -8,49 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "berth.h"
 #include "log.h"
-
-struct api_server {
-  sd_event *event;
-  struct MHD_Daemon *mhd;
-  sd_event_source *io;
-  sd_event_source *timer;
-  const api_handler_fn *handlers;
-  void *userdata;
-  api_request_t *suspended;   /* requests waiting for an asynchronous reply */
-  unsigned draining;          /* at shutdown: answered requests not yet sent */
-  int listen_fd;              /* owned until MHD took it */
-};
-
-/* Kernel credentials of one connection, read once when it is accepted. */
-typedef struct {
-  int valid;
-  uid_t uid;
-  gid_t gid;
-  pid_t pid;
-} api_peer_t;
-
-struct api_request {
-  api_server_t *srv;
-  struct MHD_Connection *conn;
-  unsigned refs;
-  char *method;
-  char *path;
-  api_match_t match;   /* params point into path */
-  api_peer_t peer;
-  char *body;
-  size_t body_len;
-  size_t dropped;      /* bytes of an unexpected body read and dropped */
-  int replied, finished, suspended, dispatched, draining;
-  int queue_failed;    /* no response could be queued: the connection must be cut */
-  unsigned status;
-  sd_event_source *deadline;
-  char *timeout_msg;
-  api_request_t *prev, *next;   /* in srv->suspended */
-};
 
 /* ---- replies ---------------------------------------------------------- */
 
@@ -70,7 +32,7 @@ static void log_safe(const char *in, char *out, size_t outlen) {
 }
 
 static void unlist(api_request_t *r) {
-  if (!r->suspended)
+  if (!r->mhd_suspended)
     return;
   if (r->prev)
     r->prev->next = r->next;
@@ -79,25 +41,41 @@ static void unlist(api_request_t *r) {
   if (r->next)
     r->next->prev = r->prev;
   r->prev = r->next = NULL;
-  r->suspended = 0;
+  r->mhd_suspended = 0;
+}
+
+/* One MHD suspension per request, whatever the reasons (waiting for a reply,
+ * a paused body, a sleeping response); listed so shutdown can resume it. */
+void api_http_suspend_conn(api_request_t *r) {
+  if (r->mhd_suspended || r->finished)
+    return;
+  MHD_suspend_connection(r->conn);
+  r->mhd_suspended = 1;
+  r->next = r->srv->suspended;
+  if (r->next)
+    r->next->prev = r;
+  r->srv->suspended = r;
+}
+
+void api_http_resume_conn(api_request_t *r) {
+  if (!r->mhd_suspended)
+    return;
+  unlist(r);
+  MHD_resume_connection(r->conn);
+  kick(r->srv);
 }
 
 static int add_header(struct MHD_Response *resp, const char *name, const char *value) {
   return MHD_add_response_header(resp, name, value) == MHD_YES ? 0 : -1;
 }
 
-void api_reply(api_request_t *r, unsigned status, const char *content_type, const void *body, size_t len,
-               const char *const *extra_headers) {
-  if (r->replied || r->finished) {
-    log_warn("second reply to %s %s ignored", r->method, r->path);
-    return;
-  }
+void api_http_finish_reply(api_request_t *r, unsigned status, struct MHD_Response *resp, const char *content_type,
+                           const char *const *extra_headers) {
   r->replied = 1;
   r->status = status;
   sd_event_source_disable_unref(r->deadline);
   r->deadline = NULL;
 
-  struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
   int ok = resp != NULL;
   /* dockerd sets these on every routed response; the docker CLI reads them. */
   ok = ok && add_header(resp, "Api-Version", API_VERSION_DEFAULT) == 0;
@@ -120,13 +98,22 @@ void api_reply(api_request_t *r, unsigned status, const char *content_type, cons
     log_err("cannot queue the response to %s %s", r->method, path);
     r->queue_failed = 1;
   }
+  if (r->awaiting) {
+    r->awaiting = 0;
+    api_http_resume_conn(r);
+  }
+}
+
+void api_reply(api_request_t *r, unsigned status, const char *content_type, const void *body, size_t len,
+               const char *const *extra_headers) {
+  if (r->replied || r->finished) {
+    log_warn("second reply to %s %s ignored", r->method, r->path);
+    return;
+  }
+  struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  api_http_finish_reply(r, status, resp, content_type, extra_headers);
   if (resp)
     MHD_destroy_response(resp);
-  if (r->suspended) {
-    unlist(r);
-    MHD_resume_connection(r->conn);
-    kick(r->srv);
-  }
 }
 
 void api_reply_json(api_request_t *r, unsigned status, struct json_object *obj) {
@@ -183,20 +170,17 @@ static int on_deadline(sd_event_source *src, uint64_t usec, void *userdata) {
 }
 
 void api_request_suspend(api_request_t *r, uint64_t timeout_usec, const char *timeout_msg) {
-  if (r->replied || r->finished || r->suspended)
+  if (r->replied || r->finished || r->awaiting)
     return;
   free(r->timeout_msg);
   r->timeout_msg = timeout_msg ? strdup(timeout_msg) : NULL;
-  if (sd_event_add_time_relative(r->srv->event, &r->deadline, CLOCK_MONOTONIC, timeout_usec, 0, on_deadline, r) < 0) {
+  if (timeout_usec > 0 &&
+      sd_event_add_time_relative(r->srv->event, &r->deadline, CLOCK_MONOTONIC, timeout_usec, 0, on_deadline, r) < 0) {
     api_reply_error(r, 500, "cannot arm a timer for this request");
     return;
   }
-  MHD_suspend_connection(r->conn);
-  r->suspended = 1;
-  r->next = r->srv->suspended;
-  if (r->next)
-    r->next->prev = r;
-  r->srv->suspended = r;
+  r->awaiting = 1;
+  api_http_suspend_conn(r);
 }
 
 int api_request_pending(const api_request_t *r) {
@@ -229,6 +213,7 @@ uid_t api_request_uid(const api_request_t *r) { return r->peer.valid ? r->peer.u
 gid_t api_request_gid(const api_request_t *r) { return r->peer.valid ? r->peer.gid : (gid_t)-1; }
 pid_t api_request_pid(const api_request_t *r) { return r->peer.valid ? r->peer.pid : 0; }
 void *api_request_userdata(const api_request_t *r) { return r->srv->userdata; }
+sd_event *api_request_event(const api_request_t *r) { return r->srv->event; }
 
 const char *api_request_body(const api_request_t *r, size_t *len) {
   *len = r->body_len;
@@ -239,6 +224,45 @@ const char *api_request_query(const api_request_t *r, const char *key) {
   if (r->finished)
     return NULL;
   return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+typedef struct {
+  const char *key;
+  const char **vals;
+  size_t max, n;
+} query_values_t;
+
+static enum MHD_Result collect_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  query_values_t *q = cls;
+  if (key && strcmp(key, q->key) == 0) {
+    if (q->n < q->max)
+      q->vals[q->n] = value ? value : "";
+    q->n++;
+  }
+  return MHD_YES;
+}
+
+size_t api_request_query_values(const api_request_t *r, const char *key, const char **vals, size_t max) {
+  query_values_t q = {key, vals, max, 0};
+  if (!r->finished)
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_value, &q);
+  return q.n;
+}
+
+int api_request_query_bool(const api_request_t *r, const char *key, int dflt) {
+  const char *v = api_request_query(r, key);
+  if (v == NULL)
+    return dflt;
+  while (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r')
+    v++;
+  size_t n = strlen(v);
+  while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\n' || v[n - 1] == '\r'))
+    n--;
+  static const char *const falsy[] = {"", "0", "no", "false", "none"};
+  for (size_t i = 0; i < sizeof falsy / sizeof falsy[0]; i++)
+    if (strlen(falsy[i]) == n && strncasecmp(v, falsy[i], n) == 0)
+      return 0;
+  return 1;
 }
 
 /* ---- MHD callbacks ---------------------------------------------------- */
@@ -327,6 +351,20 @@ static int take_body(api_request_t *r, const char *data, size_t size) {
   return 0;
 }
 
+static void dispatch(api_request_t *r) {
+  r->dispatched = 1;
+  api_handler_fn handler = r->srv->handlers[r->match.route->id];
+  if (handler == NULL)
+    api_reply_error(r, 501, "not implemented");
+  else
+    handler(r);
+  int streaming_body = r->match.route->max_body == API_BODY_STREAM && r->ops && r->ops->body && r->ops->body_end;
+  if (!r->replied && !r->awaiting && !streaming_body) {
+    log_err("handler for %s gave no reply", r->match.route->pattern);
+    api_reply_error(r, 500, "internal error: no reply");
+  }
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls) {
@@ -342,11 +380,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
       char msg[256];
       int status = api_match_error(&r->match, msg, sizeof msg);
       api_reply_error(r, (unsigned)status, "%s", msg);
+    } else if (r->match.route->max_body == API_BODY_STREAM) {
+      dispatch(r);   /* before the body: the handler attaches where it goes */
     } else if (declared_too_large(r)) {
       api_reply_error(r, 413, "request body too large (limit %zu bytes)", body_limit(r));
     }
     return r->queue_failed ? MHD_NO : MHD_YES;
   }
+  if (r->ops && r->ops->body && !r->replied)
+    return api_http_stream_body(r, upload_data, upload_data_size);
   if (*upload_data_size > 0) {
     size_t size = *upload_data_size;
     *upload_data_size = 0;
@@ -356,16 +398,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
   }
   if (r->replied || r->dispatched)
     return r->queue_failed ? MHD_NO : MHD_YES;
-  r->dispatched = 1;
-  api_handler_fn handler = s->handlers[r->match.route->id];
-  if (handler == NULL)
-    api_reply_error(r, 501, "not implemented");
-  else
-    handler(r);
-  if (!r->replied && !r->suspended) {
-    log_err("handler for %s gave no reply", r->match.route->pattern);
-    api_reply_error(r, 500, "internal error: no reply");
-  }
+  dispatch(r);
   return r->queue_failed ? MHD_NO : MHD_YES;
 }
 
@@ -375,6 +408,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     return;
   *con_cls = NULL;
   unlist(r);
+  api_http_stream_done(r);
   if (r->draining)
     r->srv->draining--;
   r->finished = 1;
@@ -516,9 +550,16 @@ void api_server_free(api_server_t *s) {
   /* MHD must not be stopped with suspended connections: answer them first,
    * and give those answers up to a second to leave. */
   while (s->suspended) {
-    s->suspended->draining = 1;
+    api_request_t *r = s->suspended;
+    r->draining = 1;
     s->draining++;
-    api_reply_error(s->suspended, 503, "berth-apid is shutting down");
+    if (r->awaiting) {
+      api_reply_error(r, 503, "berth-apid is shutting down");
+    } else {
+      /* A paused body or a sleeping response: resumed to be cut off. */
+      r->aborted = 1;
+      api_http_resume_conn(r);
+    }
   }
   if (s->mhd) {
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);

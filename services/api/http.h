@@ -44,10 +44,20 @@ uid_t api_request_uid(const api_request_t *r);
 gid_t api_request_gid(const api_request_t *r);
 pid_t api_request_pid(const api_request_t *r);
 void *api_request_userdata(const api_request_t *r);
+/* The event loop the server runs on. */
+sd_event *api_request_event(const api_request_t *r);
 /* The request body (routes with max_body > 0), NUL-terminated; may be empty. */
 const char *api_request_body(const api_request_t *r, size_t *len);
 /* Value of a query argument, or NULL. Valid until the reply. */
 const char *api_request_query(const api_request_t *r, const char *key);
+/* Every value of a repeated query argument (?names=a&names=b), in order:
+ * fills up to max pointers (valid until the reply) and returns how many
+ * there are in all (may exceed max). */
+size_t api_request_query_values(const api_request_t *r, const char *key, const char **vals, size_t max);
+/* dockerd's httputils.BoolValue: absent, "", "0", "no", "false", "none"
+ * (any case, trimmed) are false, anything else true; absent gives dflt
+ * (BoolValueOrDefault). */
+int api_request_query_bool(const api_request_t *r, const char *key, int dflt);
 
 /* Exactly one reply per request. extra_headers is NULL or a NULL-terminated
  * list of name, value pairs. */
@@ -60,8 +70,9 @@ void api_reply_error(api_request_t *r, unsigned status, const char *fmt, ...) __
 
 /* Keeps the request open after its handler returns, until api_reply_*() is
  * called from another event; after timeout_usec it is answered with
- * 500 {"message": timeout_msg}. Does nothing when the request was already
- * answered. */
+ * 500 {"message": timeout_msg} (timeout_usec 0: no deadline; the caller
+ * keeps its own watchdog). Does nothing when the request was already
+ * answered or is already suspended. */
 void api_request_suspend(api_request_t *r, uint64_t timeout_usec, const char *timeout_msg);
 /* Whether the request still wants a reply (not answered, not timed out,
  * its connection not gone). Check this in a callback before replying. */
@@ -69,3 +80,39 @@ int api_request_pending(const api_request_t *r);
 /* Keeps the request's memory alive across an asynchronous call. */
 api_request_t *api_request_ref(api_request_t *r);
 void api_request_unref(api_request_t *r);
+
+/* ---- streaming --------------------------------------------------------
+ * For bodies and responses too large to hold in memory (image load/save).
+ * A route whose max_body is API_BODY_STREAM gets its handler called as soon
+ * as the request head arrived, before any body; the handler attaches ops
+ * (api_request_attach) and the body then flows to ops->body piece by piece.
+ * Backpressure: ops->body may take fewer bytes than offered; the connection
+ * is then suspended (nothing more is read from the client) until
+ * api_request_body_resume(). After the last byte, ops->body_end runs; it
+ * must reply or suspend the request (MHD can only answer a request with a
+ * body once all of it was received).
+ * A streamed response (api_reply_stream) pulls its bytes from ops->read; a
+ * read that returns 0 puts the connection to sleep until api_request_wake().
+ * ops->done runs exactly once when the request is over (response sent,
+ * client gone, or server stopping): it releases what ud holds. */
+#define API_STREAM_END ((ssize_t)-1)     /* ops->read: the response is complete */
+#define API_STREAM_ERROR ((ssize_t)-2)   /* ops->read: cut the connection (truncated response) */
+
+typedef struct {
+  /* Takes up to len body bytes; returns how many (0..len), or -1 to cut the connection. */
+  ssize_t (*body)(api_request_t *r, const char *data, size_t len, void *ud);
+  void (*body_end)(api_request_t *r, void *ud);
+  /* Fills up to max bytes of the streamed response; 0, API_STREAM_END or API_STREAM_ERROR. */
+  ssize_t (*read)(api_request_t *r, char *buf, size_t max, void *ud);
+  void (*done)(api_request_t *r, void *ud);
+} api_stream_ops_t;
+
+void api_request_attach(api_request_t *r, const api_stream_ops_t *ops, void *ud);
+void api_request_body_resume(api_request_t *r);
+/* Starts a response of unknown length (chunked) whose bytes come from ops->read. */
+void api_reply_stream(api_request_t *r, unsigned status, const char *content_type, const char *const *extra_headers);
+void api_request_wake(api_request_t *r);
+/* Counters for tests: how often a body was paused for backpressure, and a
+ * streamed response slept waiting for data. */
+unsigned api_server_body_pauses(const api_server_t *s);
+unsigned api_server_output_pauses(const api_server_t *s);

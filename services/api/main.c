@@ -14,6 +14,16 @@ static const api_handler_fn handlers[API_ROUTE__MAX] = {
     [API_ROUTE_VERSION] = api_handle_version,
     [API_ROUTE_INFO] = api_handle_info,
     [API_ROUTE_BERTH_SERVICES] = api_handle_berth_services,
+    [API_ROUTE_IMAGES_LOAD] = api_handle_images_load,
+    [API_ROUTE_IMAGES_SAVE] = api_handle_images_save,
+    [API_ROUTE_IMAGE_SAVE] = api_handle_images_save,
+    [API_ROUTE_IMAGES_LIST] = api_handle_images_list,
+    [API_ROUTE_IMAGES_PRUNE] = api_handle_images_prune,
+    [API_ROUTE_IMAGE_INSPECT] = api_handle_image_inspect,
+    [API_ROUTE_IMAGE_HISTORY] = api_handle_image_history,
+    [API_ROUTE_IMAGE_TAG] = api_handle_image_tag,
+    [API_ROUTE_IMAGE_DELETE] = api_handle_image_delete,
+    [API_ROUTE_BERTH_IMAGE_LAYERS] = api_handle_berth_image_layers,
 };
 
 static void usage(FILE *f) {

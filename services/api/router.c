@@ -10,6 +10,18 @@ static const api_route_t routes[] = {
     {"GET", "/version", API_ROUTE_VERSION, 0},
     {"GET", "/info", API_ROUTE_INFO, 0},
     {"GET", "/berth/v1/services", API_ROUTE_BERTH_SERVICES, 0},
+    /* Images. Literal rows come before the greedy ones that could also
+     * match them ("/images/json" is the list, not an image named "json"). */
+    {"POST", "/images/load", API_ROUTE_IMAGES_LOAD, API_BODY_STREAM},
+    {"GET", "/images/get", API_ROUTE_IMAGES_SAVE, 0},
+    {"GET", "/images/json", API_ROUTE_IMAGES_LIST, 0},
+    {"POST", "/images/prune", API_ROUTE_IMAGES_PRUNE, 0},
+    {"GET", "/images/{name:.*}/get", API_ROUTE_IMAGE_SAVE, 0},
+    {"GET", "/images/{name:.*}/json", API_ROUTE_IMAGE_INSPECT, 0},
+    {"GET", "/images/{name:.*}/history", API_ROUTE_IMAGE_HISTORY, 0},
+    {"POST", "/images/{name:.*}/tag", API_ROUTE_IMAGE_TAG, 0},
+    {"DELETE", "/images/{name:.*}", API_ROUTE_IMAGE_DELETE, 0},
+    {"GET", "/berth/v1/images/{name:.*}/layers", API_ROUTE_BERTH_IMAGE_LAYERS, 0},
 };
 
 const api_route_t *api_route_table(size_t *n) {

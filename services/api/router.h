@@ -16,6 +16,8 @@
 #define API_VERSION_MIN "1.12"
 #define API_MAX_PARAMS 4
 #define API_VERSION_STR_MAX 24
+/* max_body of a route whose body is streamed to its handler, never buffered. */
+#define API_BODY_STREAM ((size_t)-1)
 
 typedef enum {
   API_ROUTE_NONE = 0,
@@ -23,6 +25,16 @@ typedef enum {
   API_ROUTE_VERSION,
   API_ROUTE_INFO,
   API_ROUTE_BERTH_SERVICES,
+  API_ROUTE_IMAGES_LOAD,       /* POST /images/load */
+  API_ROUTE_IMAGES_SAVE,       /* GET /images/get?names=.. */
+  API_ROUTE_IMAGE_SAVE,        /* GET /images/{name}/get */
+  API_ROUTE_IMAGES_LIST,       /* GET /images/json */
+  API_ROUTE_IMAGES_PRUNE,      /* POST /images/prune */
+  API_ROUTE_IMAGE_INSPECT,     /* GET /images/{name}/json */
+  API_ROUTE_IMAGE_HISTORY,     /* GET /images/{name}/history */
+  API_ROUTE_IMAGE_TAG,         /* POST /images/{name}/tag */
+  API_ROUTE_IMAGE_DELETE,      /* DELETE /images/{name} */
+  API_ROUTE_BERTH_IMAGE_LAYERS, /* GET /berth/v1/images/{name}/layers */
   API_ROUTE__MAX,
 } api_route_id_t;
 

@@ -2,8 +2,9 @@
  * request lines. Input: "METHOD PATH" (split at the first space; no space:
  * all of it is the path, method GET). The path is matched against the real
  * table and against a table with greedy and single-segment parameters, and
- * every result is checked for consistency (params inside the path, a status
- * for every outcome). The whole input is also given to the version parser
+ * every result is checked for consistency (params inside the path, as many
+ * as the matched pattern names, a status for every outcome; the real table
+ * holds the image routes with greedy names such as /images/{name:.*}/json). The whole input is also given to the version parser
  * and the pattern checker. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,6 +44,15 @@ static void check(const api_match_t *m, const char *path) {
   }
   if (strlen(m->version_str) >= sizeof m->version_str)
     abort();
+  /* A matched route has exactly the parameters its pattern names (the
+   * image routes' greedy {name:.*} included), each non-empty. */
+  if (m->route) {
+    size_t want = 0;
+    for (const char *q = m->route->pattern; *q; q++)
+      want += *q == '{';
+    if (m->status != API_MATCH_WRONG_METHOD && m->status != API_MATCH_NOT_FOUND && m->nparams != want)
+      abort();
+  }
   char msg[256];
   int status = api_match_error(m, msg, sizeof msg);
   if (status != 200 && status != 400 && status != 404)

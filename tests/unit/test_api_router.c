@@ -131,6 +131,40 @@ static void check_routes(void) {
       {"get", "/_ping", API_MATCH_WRONG_METHOD, API_ROUTE_NONE, 404, "page not found"},
       {"", "/_ping", API_MATCH_WRONG_METHOD, API_ROUTE_NONE, 404, "page not found"},
       {"POST", "/v1.50/_ping", API_MATCH_WRONG_METHOD, API_ROUTE_NONE, 404, "page not found"},
+      /* images: literal rows win over the greedy names they also match */
+      {"POST", "/v1.41/images/load", API_MATCH_OK, API_ROUTE_IMAGES_LOAD, 200, NULL},
+      {"POST", "/images/load", API_MATCH_OK, API_ROUTE_IMAGES_LOAD, 200, NULL},
+      {"GET", "/v1.41/images/get", API_MATCH_OK, API_ROUTE_IMAGES_SAVE, 200, NULL},
+      {"GET", "/v1.41/images/json", API_MATCH_OK, API_ROUTE_IMAGES_LIST, 200, NULL},
+      {"POST", "/v1.41/images/prune", API_MATCH_OK, API_ROUTE_IMAGES_PRUNE, 200, NULL},
+      {"GET", "/v1.41/images/busybox/get", API_MATCH_OK, API_ROUTE_IMAGE_SAVE, 200, NULL},
+      {"GET", "/v1.41/images/user/bb:v1/json", API_MATCH_OK, API_ROUTE_IMAGE_INSPECT, 200, NULL},
+      {"GET", "/v1.41/images/sha256:0123abc/history", API_MATCH_OK, API_ROUTE_IMAGE_HISTORY, 200, NULL},
+      {"POST", "/v1.41/images/busybox:latest/tag", API_MATCH_OK, API_ROUTE_IMAGE_TAG, 200, NULL},
+      {"DELETE", "/v1.41/images/user/bb:v1", API_MATCH_OK, API_ROUTE_IMAGE_DELETE, 200, NULL},
+      {"DELETE", "/v1.41/images/json", API_MATCH_OK, API_ROUTE_IMAGE_DELETE, 200, NULL},
+      {"DELETE", "/images/load", API_MATCH_OK, API_ROUTE_IMAGE_DELETE, 200, NULL},
+      {"GET", "/images/json/json", API_MATCH_OK, API_ROUTE_IMAGE_INSPECT, 200, NULL},
+      {"GET", "/images/get/get", API_MATCH_OK, API_ROUTE_IMAGE_SAVE, 200, NULL},
+      {"POST", "/images/load/tag", API_MATCH_OK, API_ROUTE_IMAGE_TAG, 200, NULL},
+      {"GET", "/berth/v1/images/busybox:latest/layers", API_MATCH_OK, API_ROUTE_BERTH_IMAGE_LAYERS, 200, NULL},
+      {"GET", "/v1.41/berth/v1/images/a/b/c:1/layers", API_MATCH_OK, API_ROUTE_BERTH_IMAGE_LAYERS, 200, NULL},
+      {"GET", "/v1.42/images/json", API_MATCH_VERSION_TOO_NEW, API_ROUTE_IMAGES_LIST, 400,
+       "client version 1.42 is too new. Maximum supported API version is 1.41"},
+      /* images: wrong methods and shapes */
+      {"GET", "/images/load", API_MATCH_WRONG_METHOD, API_ROUTE_NONE, 404, "page not found"},
+      {"PUT", "/images/load", API_MATCH_WRONG_METHOD, API_ROUTE_NONE, 404, "page not found"},
+      {"POST", "/images/json", API_MATCH_WRONG_METHOD, API_ROUTE_NONE, 404, "page not found"},
+      {"GET", "/images/busybox", API_MATCH_WRONG_METHOD, API_ROUTE_NONE, 404, "page not found"},
+      {"POST", "/images/busybox/json", API_MATCH_WRONG_METHOD, API_ROUTE_NONE, 404, "page not found"},
+      /* ... which DELETE /images/{name:.*} would take: a known path, still 404 */
+      {"GET", "/images/busybox/tag", API_MATCH_WRONG_METHOD, API_ROUTE_NONE, 404, "page not found"},
+      {"GET", "/images//json", API_MATCH_WRONG_METHOD, API_ROUTE_NONE, 404, "page not found"},
+      {"GET", "/images/", API_MATCH_NOT_FOUND, API_ROUTE_NONE, 404, "page not found"},
+      {"DELETE", "/images/", API_MATCH_NOT_FOUND, API_ROUTE_NONE, 404, "page not found"},
+      {"GET", "/images", API_MATCH_NOT_FOUND, API_ROUTE_NONE, 404, "page not found"},
+      {"GET", "/berth/v1/images/busybox", API_MATCH_NOT_FOUND, API_ROUTE_NONE, 404, "page not found"},
+      {"POST", "/berth/v1/images/busybox/layers", API_MATCH_WRONG_METHOD, API_ROUTE_NONE, 404, "page not found"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const route_case_t *c = &cases[i];
@@ -153,6 +187,34 @@ static void check_routes(void) {
   api_route_match("GET", "/info", &m);
   tap_ok(!m.versioned && m.version.minor == 41 && strcmp(m.version_str, API_VERSION_DEFAULT) == 0,
          "an unversioned path gets the default version");
+  /* Greedy image names through the real table. */
+  static const struct {
+    const char *method, *path, *name;
+  } names[] = {
+      {"GET", "/v1.41/images/user/bb:v1/json", "user/bb:v1"},
+      {"GET", "/images/registry:5000/a/b/c:tag/history", "registry:5000/a/b/c:tag"},
+      {"POST", "/v1.41/images/busybox:latest/tag", "busybox:latest"},
+      {"DELETE", "/v1.41/images/user/bb:v1", "user/bb:v1"},
+      {"DELETE", "/images/a/json", "a/json"},
+      {"GET", "/images/busybox@sha256:0123/get", "busybox@sha256:0123"},
+      {"GET", "/images/json/json", "json"},
+      {"GET", "/berth/v1/images/user/bb:v1/layers", "user/bb:v1"},
+  };
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char v[256] = "";
+    api_route_match(names[i].method, names[i].path, &m);
+    tap_ok(m.status == API_MATCH_OK && api_match_param(&m, "name", v, sizeof v) >= 0 && strcmp(v, names[i].name) == 0,
+           "%s %s -> name=%s", names[i].method, names[i].path, names[i].name);
+  }
+  api_route_match("POST", "/v1.41/images/load", &m);
+  tap_ok(m.route && m.route->max_body == API_BODY_STREAM, "POST /images/load streams its body");
+  size_t nrows;
+  const api_route_t *t = api_route_table(&nrows);
+  int streamed = 0;
+  for (size_t i = 0; i < nrows; i++)
+    streamed += t[i].max_body == API_BODY_STREAM;
+  tap_ok(streamed == 1, "only the load streams a request body");
+
   api_route_match(NULL, "/info", &m);
   tap_ok(m.status == API_MATCH_NOT_FOUND, "NULL method is not found");
   api_route_match("GET", NULL, &m);
