@@ -76,11 +76,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata) {
   return n;
 }
 
-static int transport_error(cli_ctx_t *ctx, CURL *curl, CURLcode rc, const char *errbuf, berth_error_t *err) {
+int cli_transport_error(cli_ctx_t *ctx, void *curl, int rc, const char *errbuf, berth_error_t *err) {
   long os_errno = 0;
   curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
   if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
-    const char *reason = os_errno ? strerror((int)os_errno) : (errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    const char *reason = os_errno ? strerror((int)os_errno) : (errbuf[0] ? errbuf : curl_easy_strerror((CURLcode)rc));
     const char *hint = (os_errno == EACCES || os_errno == EPERM)
                            ? "only the socket's owner and group may use it (try as root)"
                            : "is berth running? (systemctl start berth.socket)";
@@ -88,26 +88,38 @@ static int transport_error(cli_ctx_t *ctx, CURL *curl, CURLcode rc, const char *
                             ctx->host, reason, hint);
   }
   return berth_error_make(err, EIO, "error talking to berth at %s: %s", ctx->host,
-                          errbuf[0] ? errbuf : curl_easy_strerror(rc));
+                          errbuf[0] ? errbuf : curl_easy_strerror((CURLcode)rc));
 }
 
-int cli_http(cli_ctx_t *ctx, const char *method, const char *path, cli_response_t *resp, berth_error_t *err) {
-  memset(resp, 0, sizeof *resp);
+void *cli_curl_new(cli_ctx_t *ctx, const char *path, char *errbuf) {
   CURL *curl = curl_easy_init();
-  if (curl == NULL)
-    return berth_error_make(err, ENOMEM, "curl_easy_init failed");
-  char url[1024];
-  snprintf(url, sizeof url, "http://localhost%s", path);
-  char errbuf[CURL_ERROR_SIZE] = "";
-  sink_t sink = { .resp = resp, .ctx = ctx };
-
+  char *url = NULL;
+  if (curl == NULL || asprintf(&url, "http://localhost%s", path) < 0) {
+    if (curl)
+      curl_easy_cleanup(curl);
+    return NULL;
+  }
+  errbuf[0] = '\0';
   curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_path);
-  curl_easy_setopt(curl, CURLOPT_URL, url);
+  curl_easy_setopt(curl, CURLOPT_URL, url); /* libcurl keeps its own copy */
+  free(url);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "berth-cli/" BERTH_VERSION_STRING " (linux)");
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+  return curl;
+}
+
+static int http(cli_ctx_t *ctx, const char *method, const char *path, long timeout, cli_response_t *resp,
+                berth_error_t *err) {
+  memset(resp, 0, sizeof *resp);
+  char errbuf[CURL_ERROR_SIZE];
+  CURL *curl = cli_curl_new(ctx, path, errbuf);
+  if (curl == NULL)
+    return berth_error_make(err, ENOMEM, "curl_easy_init failed");
+  sink_t sink = { .resp = resp, .ctx = ctx };
+
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -122,7 +134,7 @@ int cli_http(cli_ctx_t *ctx, const char *method, const char *path, cli_response_
   if (sink.oom)
     r = berth_error_make(err, ENOMEM, "out of memory reading the reply");
   else if (rc != CURLE_OK)
-    r = transport_error(ctx, curl, rc, errbuf, err);
+    r = cli_transport_error(ctx, curl, rc, errbuf, err);
   else
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
   curl_easy_cleanup(curl);
@@ -131,6 +143,10 @@ int cli_http(cli_ctx_t *ctx, const char *method, const char *path, cli_response_
   else if (resp->body == NULL && (resp->body = strdup("")) == NULL)
     r = berth_error_make(err, ENOMEM, "out of memory");
   return r;
+}
+
+int cli_http(cli_ctx_t *ctx, const char *method, const char *path, cli_response_t *resp, berth_error_t *err) {
+  return http(ctx, method, path, 120L, resp, err);
 }
 
 void cli_response_free(cli_response_t *resp) {
@@ -169,7 +185,7 @@ int cli_negotiate(cli_ctx_t *ctx, berth_error_t *err) {
   return 0;
 }
 
-static int daemon_error(const cli_response_t *resp, berth_error_t *err) {
+int cli_daemon_error(const cli_response_t *resp, berth_error_t *err) {
   const char *msg = NULL;
   json_object *o = json_tokener_parse(resp->body);
   if (o != NULL)
@@ -193,7 +209,7 @@ int cli_get_json(cli_ctx_t *ctx, const char *path, json_object **out, berth_erro
     return -1;
   int r = 0;
   if (resp.status < 200 || resp.status > 299) {
-    r = daemon_error(&resp, err);
+    r = cli_daemon_error(&resp, err);
   } else {
     enum json_tokener_error jerr = json_tokener_success;
     *out = json_tokener_parse_verbose(resp.body, &jerr);
@@ -203,4 +219,50 @@ int cli_get_json(cli_ctx_t *ctx, const char *path, json_object **out, berth_erro
   }
   cli_response_free(&resp);
   return r;
+}
+
+char *cli_api_url_path(const cli_ctx_t *ctx, const char *path) {
+  char *full = NULL;
+  if (asprintf(&full, "/v%s%s", ctx->api_version[0] ? ctx->api_version : CLI_API_VERSION, path) < 0)
+    return NULL;
+  return full;
+}
+
+int cli_api(cli_ctx_t *ctx, const char *method, const char *path, cli_response_t *resp, berth_error_t *err) {
+  memset(resp, 0, sizeof *resp);
+  if (cli_negotiate(ctx, err) < 0)
+    return -1;
+  char *full = cli_api_url_path(ctx, path);
+  if (full == NULL)
+    return berth_error_make(err, ENOMEM, "out of memory");
+  int r = http(ctx, method, full, 0L, resp, err);
+  free(full);
+  return r;
+}
+
+int cli_api_json(cli_ctx_t *ctx, const char *method, const char *path, json_object **out, berth_error_t *err) {
+  cli_response_t resp;
+  *out = NULL;
+  if (cli_api(ctx, method, path, &resp, err) < 0)
+    return -1;
+  int r = 0;
+  if (resp.status < 200 || resp.status > 299) {
+    r = cli_daemon_error(&resp, err);
+  } else {
+    enum json_tokener_error jerr = json_tokener_success;
+    *out = json_tokener_parse_verbose(resp.body, &jerr);
+    if (*out == NULL)
+      r = berth_error_make(err, EBADMSG, "%s %s: the engine sent no valid JSON (%s)", method, path,
+                           json_tokener_error_desc(jerr));
+  }
+  cli_response_free(&resp);
+  return r;
+}
+
+char *cli_image_path(const char *name, const char *suffix) {
+  char *esc = cli_url_escape(name, true), *path = NULL;
+  if (esc && asprintf(&path, "/images/%s%s", esc, suffix) < 0)
+    path = NULL;
+  free(esc);
+  return path;
 }

@@ -8,12 +8,20 @@
 #include "berth.h"
 #include "cli.h"
 
-static const cli_command_t *const commands[] = { &cli_cmd_info, &cli_cmd_version, NULL };
+/* Top-level commands, as `berth --help` lists them. */
+static const cli_command_t *const management[] = { &cli_cmd_image, NULL };
+static const cli_command_t *const commands[] = {
+  &cli_cmd_history, &cli_cmd_images, &cli_cmd_info, &cli_cmd_load, &cli_cmd_rmi,
+  &cli_cmd_save, &cli_cmd_tag, &cli_cmd_version, NULL,
+};
 
 static const cli_command_t *find_command(const char *name) {
   for (size_t i = 0; commands[i]; i++)
     if (strcmp(commands[i]->name, name) == 0)
       return commands[i];
+  for (size_t i = 0; management[i]; i++)
+    if (strcmp(management[i]->name, name) == 0)
+      return management[i];
   return NULL;
 }
 
@@ -21,7 +29,10 @@ static void print_main_help(FILE *out) {
   fprintf(out,
           "\nUsage:  berth [OPTIONS] COMMAND\n\n"
           "A container engine for shared Linux hosts, speaking the Docker Engine API\n\n"
-          "Commands:\n");
+          "Management Commands:\n");
+  for (size_t i = 0; management[i]; i++)
+    fprintf(out, "  %-10s  %s\n", management[i]->name, management[i]->summary);
+  fprintf(out, "\nCommands:\n");
   for (size_t i = 0; commands[i]; i++)
     fprintf(out, "  %-10s  %s\n", commands[i]->name, commands[i]->summary);
   fprintf(out,
@@ -33,29 +44,6 @@ static void print_main_help(FILE *out) {
           "  -v, --version         Print version information and quit\n"
           "\nRun 'berth COMMAND --help' for more information on a command.\n",
           CLI_DEFAULT_HOST);
-}
-
-void cli_print_command_help(const cli_command_t *cmd, FILE *out) {
-  fprintf(out, "\nUsage:  berth %s %s\n\n%s\n\nOptions:\n%s", cmd->name, cmd->usage, cmd->summary, cmd->options);
-}
-
-static int usage_error(const char *what, const char *see) {
-  fprintf(stderr, "%s\nSee 'berth %s--help'.\n", what, see);
-  return CLI_EXIT_USAGE;
-}
-
-static int set_format(cli_ctx_t *ctx, const char *value, const char *see) {
-  if (strcmp(value, "json") == 0) {
-    ctx->json = true;
-    return -1;
-  }
-  if (strcmp(value, "table") == 0 || value[0] == '\0') {
-    ctx->json = false;
-    return -1;
-  }
-  char msg[256];
-  snprintf(msg, sizeof msg, "unsupported format '%s': berth supports --format json", value);
-  return usage_error(msg, see);
 }
 
 /* "--name=value", "--name value", "-n value": returns the value or NULL.
@@ -76,37 +64,6 @@ static const char *option_value(int argc, char **argv, int *i, const char *short
     *missing = true;
   }
   return NULL;
-}
-
-int cli_parse_command_options(cli_ctx_t *ctx, const cli_command_t *cmd, int argc, char **argv) {
-  char see[64];
-  snprintf(see, sizeof see, "%s ", cmd->name);
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    bool matched, missing;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      cli_print_command_help(cmd, stdout);
-      return 0;
-    }
-    const char *v = option_value(argc, argv, &i, "-f", "--format", &matched, &missing);
-    if (matched) {
-      char msg[128];
-      snprintf(msg, sizeof msg, "flag needs an argument: %s", a);
-      if (missing)
-        return usage_error(msg, see);
-      int r = set_format(ctx, v, see);
-      if (r >= 0)
-        return r;
-      continue;
-    }
-    char msg[256];
-    if (a[0] == '-' && a[1] != '\0')
-      snprintf(msg, sizeof msg, "unknown flag: %s", a);
-    else
-      snprintf(msg, sizeof msg, "\"berth %s\" accepts no arguments.", cmd->name);
-    return usage_error(msg, see);
-  }
-  return -1;
 }
 
 int cli_fail(berth_error_t *err) {
@@ -142,17 +99,17 @@ int main(int argc, char **argv) {
     if (!matched) {
       char msg[256];
       snprintf(msg, sizeof msg, "unknown flag: %s", a);
-      return usage_error(msg, "");
+      return cli_usage_error(NULL, msg);
     }
     if (missing) {
       char msg[128];
       snprintf(msg, sizeof msg, "flag needs an argument: %s", a);
-      return usage_error(msg, "");
+      return cli_usage_error(NULL, msg);
     }
     if (strcmp(a, "-H") == 0 || strncmp(a, "--host", 6) == 0) {
       host = v;
     } else {
-      int r = set_format(&ctx, v, "");
+      int r = cli_set_format(&ctx, v);
       if (r >= 0)
         return r;
     }
@@ -173,7 +130,12 @@ int main(int argc, char **argv) {
       fprintf(stderr, "unknown help topic: %s\n", argv[i + 1]);
       return CLI_EXIT_USAGE;
     }
-    cli_print_command_help(cmd, stdout);
+    for (size_t m = 0; management[m]; m++)
+      if (cmd == management[m]) { /* its help lists its commands */
+        char *help_argv[] = { argv[i + 1], (char *)"--help", NULL };
+        return cmd->run(&ctx, 2, help_argv);
+      }
+    cli_print_command_help(NULL, cmd, stdout);
     return 0;
   }
   const cli_command_t *cmd = find_command(name);

@@ -6,7 +6,7 @@
 #include "cli.h"
 
 struct cli_table {
-  size_t ncols, nrows, cap;
+  size_t ncols, nrows, cap, minwidth;
   char **cells; /* nrows * ncols, row 0 = headers */
 };
 
@@ -38,33 +38,74 @@ void cli_table_add(cli_table_t *t, const char *const *cells) {
     table_push(t, cells);
 }
 
-void cli_table_print(cli_table_t *t, const char *indent) {
+void cli_table_set_minwidth(cli_table_t *t, size_t minwidth) {
+  if (t)
+    t->minwidth = minwidth;
+}
+
+static const char *cell(const cli_table_t *t, size_t r, size_t c) {
+  const char *s = t->cells[r * t->ncols + c];
+  return s ? s : "";
+}
+
+char *cli_table_render(const cli_table_t *t, const char *indent) {
+  if (t == NULL)
+    return NULL;
+  size_t *width = calloc(t->ncols ? t->ncols : 1, sizeof *width);
+  if (width == NULL)
+    return NULL;
+  /* Column width = widest cell + 3 of padding, at least minwidth (the
+   * docker CLI's tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)). */
+  size_t total = 1;
+  for (size_t c = 0; c < t->ncols; c++) {
+    width[c] = t->minwidth;
+    for (size_t r = 0; r < t->nrows; r++) {
+      size_t w = cli_utf8_width(cell(t, r, c)) + 3;
+      if (w > width[c])
+        width[c] = w;
+    }
+  }
+  for (size_t r = 0; r < t->nrows; r++) {
+    total += strlen(indent) + 1;
+    for (size_t c = 0; c < t->ncols; c++)
+      total += strlen(cell(t, r, c)) + width[c];
+  }
+  char *out = malloc(total), *o = out;
+  if (out == NULL) {
+    free(width);
+    return NULL;
+  }
+  for (size_t r = 0; r < t->nrows; r++) {
+    o = stpcpy(o, indent);
+    for (size_t c = 0; c < t->ncols; c++) {
+      const char *s = cell(t, r, c);
+      o = stpcpy(o, s);
+      if (c + 1 < t->ncols)
+        for (size_t pad = cli_utf8_width(s); pad < width[c]; pad++)
+          *o++ = ' ';
+    }
+    *o++ = '\n';
+  }
+  *o = '\0';
+  free(width);
+  return out;
+}
+
+void cli_table_free(cli_table_t *t) {
   if (t == NULL)
     return;
-  size_t *width = calloc(t->ncols, sizeof *width);
-  for (size_t r = 0; width && r < t->nrows; r++)
-    for (size_t c = 0; c < t->ncols; c++) {
-      const char *s = t->cells[r * t->ncols + c];
-      size_t n = s ? strlen(s) : 0;
-      if (n > width[c])
-        width[c] = n;
-    }
-  for (size_t r = 0; width && r < t->nrows; r++) {
-    fputs(indent, stdout);
-    for (size_t c = 0; c < t->ncols; c++) {
-      const char *s = t->cells[r * t->ncols + c];
-      if (c + 1 == t->ncols)
-        printf("%s", s ? s : "");
-      else
-        printf("%-*s   ", (int)width[c], s ? s : "");
-    }
-    putchar('\n');
-  }
   for (size_t i = 0; i < t->nrows * t->ncols; i++)
     free(t->cells[i]);
   free(t->cells);
-  free(width);
   free(t);
+}
+
+void cli_table_print(cli_table_t *t, const char *indent) {
+  char *text = cli_table_render(t, indent);
+  if (text)
+    fputs(text, stdout);
+  free(text);
+  cli_table_free(t);
 }
 
 void cli_print_json(json_object *o) {
