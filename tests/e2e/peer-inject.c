@@ -160,6 +160,37 @@ static int c_too_many_fds(void) {
   return r;
 }
 
+/* LayerCheck: the executor resolves chain ids below its own store root. */
+static int send_layer_check(char *id) {
+  Berth__Ipc__LayerCheckRequest lc = BERTH__IPC__LAYER_CHECK_REQUEST__INIT;
+  lc.chain_ids = &id;
+  lc.n_chain_ids = id ? 1 : 0;
+  berth_envelope_t env = BERTH__IPC__ENVELOPE__INIT;
+  env.op_case = BERTH__IPC__ENVELOPE__OP_LAYER_CHECK;
+  env.layer_check = &lc;
+  return send_raw(&env, BERTH_IPC_VERSION, 0, NULL, 0);
+}
+static int c_layer_check_empty(void) { return send_layer_check(NULL); }
+static int c_layer_check_traversal(void) { return send_layer_check("sha256:../../../../../../../../../etc"); }
+static int c_layer_check_missing(void) {
+  return send_layer_check("sha256:0000000000000000000000000000000000000000000000000000000000000000");
+}
+
+/* ImageLoad is for imaged: the executor's table refuses it (2 pipes, as the op wants). */
+static int c_image_load_to_exec(void) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return -1;
+  Berth__Ipc__ImageLoadRequest il = BERTH__IPC__IMAGE_LOAD_REQUEST__INIT;
+  berth_envelope_t env = BERTH__IPC__ENVELOPE__INIT;
+  env.op_case = BERTH__IPC__ENVELOPE__OP_IMAGE_LOAD;
+  env.image_load = &il;
+  int r = send_raw(&env, BERTH_IPC_VERSION, 2, p, 2);
+  close(p[0]);
+  close(p[1]);
+  return r;
+}
+
 static const struct {
   const char *name;
   int (*send)(void);
@@ -173,6 +204,10 @@ static const struct {
     {"forbidden-attach-peer", c_forbidden_attach, 1, EXPECT_ERROR},
     {"reply-op-as-request", c_reply_op_as_request, 1, EXPECT_ERROR},
     {"fd-on-fdless-op", c_fd_on_fdless_op, 1, EXPECT_ERROR},
+    {"layer-check-empty-chain", c_layer_check_empty, 1, EXPECT_ACCEPT},
+    {"layer-check-traversal", c_layer_check_traversal, 1, EXPECT_ERROR},
+    {"layer-check-missing", c_layer_check_missing, 1, EXPECT_ERROR},
+    {"image-load-to-exec", c_image_load_to_exec, 1, EXPECT_ERROR},
     {"garbage", c_garbage, 1, EXPECT_CUT},
     {"oversize", c_oversize, 1, EXPECT_CUT},
     {"declared-fd-missing", c_declared_fd_missing, 1, EXPECT_CUT},
