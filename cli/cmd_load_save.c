@@ -82,8 +82,11 @@ static int load_xfer(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
 static void load_before_output(load_t *l) {
   if (!l->progress.enabled)
     return;
-  if (l->eof)
+  if (l->eof) {
+    if (l->progress.total >= 0) /* all of it was read and sent */
+      l->progress.done = (uint64_t)l->progress.total;
     cli_progress_end(&l->progress, true);
+  }
   else
     cli_progress_clear(&l->progress);
 }
@@ -233,6 +236,7 @@ static int run_load(cli_ctx_t *ctx, int argc, char **argv) {
   curl_easy_setopt(l.curl, CURLOPT_READFUNCTION, load_read);
   curl_easy_setopt(l.curl, CURLOPT_READDATA, &l);
   curl_easy_setopt(l.curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
+  curl_easy_setopt(l.curl, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024); /* fewer, larger writes */
   curl_easy_setopt(l.curl, CURLOPT_WRITEFUNCTION, load_write);
   curl_easy_setopt(l.curl, CURLOPT_WRITEDATA, &l);
   curl_easy_setopt(l.curl, CURLOPT_NOPROGRESS, 0L);
@@ -332,6 +336,8 @@ static int save_xfer(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
   save_t *s = ud;
   if (cli_interrupted)
     return 1;
+  if (s->status < 200 || s->status > 299)
+    return 0; /* no bar before the archive starts (or for an error reply) */
   if (dltotal > 0)
     s->progress.total = dltotal;
   cli_progress_update(&s->progress, (uint64_t)dlnow);
@@ -445,6 +451,7 @@ static int run_save(cli_ctx_t *ctx, int argc, char **argv) {
     goto out;
   }
   s.curl = curl;
+  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, (long)CURL_MAX_READ_SIZE);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, save_write);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
