@@ -196,7 +196,7 @@ static void exec_service(const char *kind, enum setup how, int edge, int listen_
     _exit(91);
   close_range((unsigned)keep + 1 + (how == EXTRA_FD), ~0u, 0);
 
-  char *argv[16];
+  char *argv[24];
   int n = 0;
   const bool userns_kind = strcmp(kind, "image") == 0;
   if (!userns_kind && how != AS_ROOT) {
