@@ -530,7 +530,8 @@ int api_server_new(const api_server_config_t *cfg, api_server_t **out, berth_err
   }
   int r = sd_event_add_io(s->event, &s->io, di->epoll_fd, EPOLLIN, on_mhd_io, s);
   if (r >= 0)
-    r = sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC, 1, 0, on_mhd_timer, s);
+    /* accuracy 1 us: the default (250 ms) would delay MHD when it asks to run again at once */
+    r = sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC, 1, 1, on_mhd_timer, s);
   if (r < 0) {
     errno = -r;
     berth_error_errno(err, "adding the HTTP server to the event loop");
