@@ -81,6 +81,9 @@ static int add_layer(berth_store_txn_t *t, berth_store_t *st, const char *tarbyt
 }
 
 /* Loads one image of n layers (layer i's content = names[i]) with tags; returns its id. */
+/* Called (if set) once the layers are in place, before the image is committed. */
+static void (*mid_load)(berth_store_t *st);
+
 static int load_image(berth_store_t *st, const char *const *layers, size_t n, const char *const *tags, size_t ntags,
                       const char *created, char id[BERTH_DIGEST_SIZE], berth_error_t *err) {
   berth_store_txn_t *t = NULL;
@@ -103,6 +106,8 @@ static int load_image(berth_store_t *st, const char *const *layers, size_t n, co
     json_object_object_add(h, "created_by", json_object_new_string(layers[i]));
     json_object_array_add(hist, h);
   }
+  if (mid_load)
+    mid_load(st);
   json_object_object_add(rootfs, "type", json_object_new_string("layers"));
   json_object_object_add(rootfs, "diff_ids", ids);
   json_object_object_add(cfg, "architecture", json_object_new_string("amd64"));
@@ -133,6 +138,13 @@ static int load_image(berth_store_t *st, const char *const *layers, size_t n, co
     r = berth_store_txn_commit(t, err);
   berth_store_txn_free(t);
   return r;
+}
+
+static void remove_busybox(berth_store_t *st) {
+  char *json = NULL;
+  if (image_remove(st, "busybox", true, false, &json, NULL) == 0)
+    tap_diag("removed meanwhile: %s", json);
+  free(json);
 }
 
 static char *doc(int r, char *json, berth_error_t *err) {
@@ -336,6 +348,27 @@ int main(void) {
   tap_ok(rows(st, "images") == 0 && rows(st, "layers") == 0 && rows(st, "blobs") == 0 &&
              count_entries("layers") == 0 && count_entries("blobs/sha256") == 0,
          "store empty again");
+
+  /* ---- a load that found a layer keeps it although a remove runs meanwhile ---- */
+  const char *l4[] = { "pinned base" }, *l5[] = { "pinned base", "on top" };
+  const char *tags4[] = { "busybox:latest" }, *tags5[] = { "later:1" };
+  char id4[BERTH_DIGEST_SIZE], id5[BERTH_DIGEST_SIZE];
+  tap_ok(load_image(st, l4, 1, tags4, 1, "2024-01-01T00:00:00Z", id4, NULL) == 0, "image with the base to pin");
+  mid_load = remove_busybox;
+  r = load_image(st, l5, 2, tags5, 1, "2024-01-01T00:00:00Z", id5, &err);
+  mid_load = NULL;
+  tap_ok(r == 0, "load that reuses the base commits although the base's image was removed meanwhile");
+  berth_error_release(&err);
+  tap_ok(berth_store_resolve(st, "busybox", got, NULL) < 0 && berth_store_resolve(st, "later:1", got, NULL) == 0,
+         "the removed image is gone, the new one listed");
+  tap_ok(rows(st, "layers") == 2 && count_entries("layers") == 2 && rows(st, "blobs") == 3 &&
+             count_entries("blobs/sha256") == 3,
+         "the pinned base layer and its blob survived the remove and are recorded again");
+  berth_store_close(st);
+  st = NULL;
+  tap_ok(berth_store_open(open_root(), &st, NULL) == 0 && count_entries("layers") == 2 &&
+             count_entries("blobs/sha256") == 3,
+         "and the start-up clean-up keeps them");
   berth_store_close(st);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
