@@ -106,7 +106,6 @@ static bool conn_still_there(berth_conn_t *c, uint64_t gen) {
   return c != NULL && c == berth_service_peer_conn(imaged.svc, BERTH__IPC__PEER__PEER_API) && gen == imaged.api_gen;
 }
 
-#ifdef BERTH_HAVE_LOAD
 static void load_run(void *p) {
   load_job_t *j = p;
   j->rc = image_load(imaged.store, j->archive_fd, j->progress_fd, j->quiet, &imaged.limits, &j->result, &j->err);
@@ -146,12 +145,10 @@ static void load_done(void *p) {
   load_result_free(&j->result);
   free(j);
 }
-#endif
 
 static void handle_load(berth_conn_t *c, berth_msg_t *req) {
   uint64_t id = req->env->request_id;
   berth_error_t err = NULL;
-#ifdef BERTH_HAVE_LOAD
   if (store_get(&err) == NULL) {
     berth_msg_release(req);
     reply_err(c, id, &err);
@@ -177,14 +174,8 @@ static void handle_load(berth_conn_t *c, berth_msg_t *req) {
     free(j);
     reply_err(c, id, &err);
   }
-#else
-  berth_msg_release(req);
-  berth_error_make(&err, ENOSYS, "image load is not built into this berth-imaged");
-  reply_err(c, id, &err);
-#endif
 }
 
-#ifdef BERTH_HAVE_SAVE
 typedef struct {
   save_plan_t *plan;
   int out_fd;
@@ -206,12 +197,10 @@ static void save_done(void *p) {
   save_plan_free(j->plan);
   free(j);
 }
-#endif
 
 static void handle_save(berth_conn_t *c, berth_msg_t *req) {
   uint64_t id = req->env->request_id;
   berth_error_t err = NULL;
-#ifdef BERTH_HAVE_SAVE
   Berth__Ipc__ImageSaveRequest *r = req->env->image_save;
   save_job_t *j = calloc(1, sizeof(*j));
   if (j == NULL || store_get(&err) == NULL ||
@@ -233,11 +222,6 @@ static void handle_save(berth_conn_t *c, berth_msg_t *req) {
     return;
   }
   reply_ok(c, id);
-#else
-  berth_msg_release(req);
-  berth_error_make(&err, ENOSYS, "image save is not built into this berth-imaged");
-  reply_err(c, id, &err);
-#endif
 }
 
 /* ---- the quick operations, on the loop ---- */

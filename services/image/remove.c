@@ -130,7 +130,8 @@ static int read_irefs(berth_store_t *st, const char *id, iref_t **out, size_t *n
     *n = 0;
     return -1;
   }
-  qsort(*out, *n, sizeof(**out), iref_cmp);
+  if (*n > 1)
+    qsort(*out, *n, sizeof(**out), iref_cmp);
   return 0;
 }
 
