@@ -237,20 +237,24 @@ typedef struct {
 } exchange_t;
 
 static void decode(exchange_t *x) {
-  sscanf(x->response ? x->response : "", "HTTP/1.1 %d", &x->status);
-  char *end = x->response ? strstr(x->response, "\r\n\r\n") : NULL;
+  if (x->response == NULL)
+    return;
+  sscanf(x->response, "HTTP/1.1 %d", &x->status);
+  char *end = strstr(x->response, "\r\n\r\n");
   if (end == NULL)
     return;
   *end = '\0';   /* headers become a string; the body follows */
   char *p = end + 4, *stop = x->response + x->len;
   x->chunked = strstr(x->response, "Transfer-Encoding: chunked") != NULL;
   x->body = malloc(x->len + 1);
+  if (x->body == NULL)
+    abort();
   if (!x->chunked) {
     x->body_len = (size_t)(stop - p);
     memcpy(x->body, p, x->body_len);
   } else {
     while (p < stop) {
-      char *eol = memmem(p, (size_t)(stop - p), "\r\n", 2);
+      char *eol = strstr(p, "\r\n");   /* the response is NUL-terminated */
       if (eol == NULL)
         break;
       size_t n = strtoul(p, NULL, 16);
