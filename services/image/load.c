@@ -317,6 +317,33 @@ out:
   return ret;
 }
 
+/* The member is the uncompressed tar itself (its digest is the diff_id):
+ * unpack it where it was spooled and put that very file into the store,
+ * with no copy. A member already put (the same layer twice in one image)
+ * is read back from the store. */
+static int load_plain_layer(load_t *L, member_t *m, const char *diff_id, const char *parent, const char *chain,
+                            bool have_layer, bool have_blob, layer_progress_t *p, berth_error_t *err) {
+  berth_staged_t dir = BERTH_STAGED_INIT;
+  uint64_t content = 0;
+  int ret = -1;
+  cleanup_close int stored = -1;
+  int src = m->file.fd;
+  if (src < 0 && (src = stored = berth_store_blob_open(L->st, diff_id, err)) < 0)
+    return -1;
+  if (!have_layer && (berth_store_stage_dir(L->st, &dir, err) < 0 ||
+                      unpack_tar(src, dir.fd, m->digest, &L->skipped, &content, err) < 0))
+    goto out;
+  if (!have_blob && berth_store_txn_put_blob_hashed(L->txn, &m->file, diff_id, err) < 0)
+    goto out;
+  if (!have_layer && berth_store_txn_add_layer(L->txn, &dir, chain, diff_id, parent, content, err) < 0)
+    goto out;
+  emit_layer(p, m->size);
+  ret = 0;
+out:
+  berth_store_staged_discard(L->st, &dir);
+  return ret;
+}
+
 static int load_layer(load_t *L, member_t *m, const char *diff_id, const char *parent, char chain[BERTH_DIGEST_SIZE],
                       berth_error_t *err) {
   berth_chain_id(parent, diff_id, chain);
@@ -335,6 +362,8 @@ static int load_layer(load_t *L, member_t *m, const char *diff_id, const char *p
   char got[BERTH_DIGEST_SIZE];
   uint64_t size = 0, content = 0;
   int ret = -1;
+  if (strcmp(m->digest, diff_id) == 0)
+    return load_plain_layer(L, m, diff_id, parent, chain, have_layer, have_blob, &p, err);
   if (berth_store_stage_file(L->st, &blob, err) < 0)
     goto out;
   if (lseek(m->file.fd, 0, SEEK_SET) < 0) {

@@ -465,6 +465,30 @@ static void test_formats(void) {
   members_free(&ms);
   free(cfg);
 
+  /* the same (new, plain) layer twice in one image: two chain ids, one blob */
+  mem_t tw[] = { DIR_("twice/"), FILE_("twice/file", "2", 1) };
+  layer_t twice = layer(tw, N(tw), F_NONE);
+  const layer_t *lst[] = { &twice, &base, &twice };
+  char idt[BERTH_DIGEST_SIZE];
+  cfg = config(lst, 3, "twice", idt);
+  ms = (members_t){ 0 };
+  docker_legacy(&ms, cfg, idt, lst, 2, "fx-twice:v1"); /* the member is listed once: fix the manifest */
+  char *man = NULL;
+  if (asprintf(&man, "[{\"Config\":\"%s.json\",\"RepoTags\":[\"fx-twice:v1\"],\"Layers\":[\"%s/layer.tar\",\"%s/layer.tar\",\"%s/layer.tar\"]}]",
+               idt + 7, twice.diff_id + 7, base.diff_id + 7, twice.diff_id + 7) < 0)
+    abort();
+  ms.m[ms.n - 1].data = keep(&ms, man);
+  ms.m[ms.n - 1].len = strlen(man);
+  size_t blobs_before = count_entries("blobs/sha256");
+  layers_before = count_entries("layers");
+  l = load_members(&ms, F_NONE, true);
+  tap_ok(l.rc == 0 && count_entries("layers") == layers_before + 3 && count_entries("blobs/sha256") == blobs_before + 2,
+         "a layer twice in one image: 3 new chains, 1 new layer blob + the config (%s)", l.rc ? l.msg : "ok");
+  loaded_free(&l);
+  members_free(&ms);
+  free(cfg);
+  layer_free(&twice);
+
   /* device nodes: skipped and reported, the rest loads */
   mem_t d[] = { DIR_("dev/"), { .name = "dev/null", .type = AE_IFCHR, .major = 1, .minor = 3 },
                 DIR_("etc/"), FILE_("etc/after", "x", 1) };
