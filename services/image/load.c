@@ -463,6 +463,9 @@ static int report(load_t *L, const plan_t *plan, load_result_t *out) {
   const char *const *notes = berth_store_txn_notes(L->txn, &n_notes);
   for (size_t i = 0; i < n_notes; i++)
     emit_stream(L, "%s\n", notes[i]);
+  /* the load output names what was not created (apid relays it as is) */
+  for (size_t i = 0; i < L->skipped.n; i++)
+    emit_stream(L, "Skipped: %s\n", L->skipped.items[i]);
   for (size_t i = 0; i < plan->n; i++) {
     const plan_image_t *img = &plan->v[i];
     if (push(&out->image_ids, &out->n_image_ids, img->config->digest) < 0)

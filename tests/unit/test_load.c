@@ -500,7 +500,8 @@ static void test_formats(void) {
   docker_legacy(&ms, cfg, id5, ls5, 2, "fx-device:v1");
   l = load_members(&ms, F_NONE, false);
   tap_ok(l.rc == 0 && l.res.n_skipped == 1 && has(l.res.skipped[0], dev.digest) &&
-             has(l.res.skipped[0], "dev/null: device node not created"),
+             has(l.res.skipped[0], "dev/null: device node not created") &&
+             has(l.progress, "{\"stream\":\"Skipped: sha256:") && has(l.progress, ": dev/null: device node not created\\n\"}"),
          "device node skipped and named (%s)", l.rc ? l.msg : l.res.n_skipped ? l.res.skipped[0] : "none");
   loaded_free(&l);
   members_free(&ms);
