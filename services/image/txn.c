@@ -200,6 +200,12 @@ int berth_store_txn_have_layer(berth_store_txn_t *t, const char *chain_id, berth
   }
   sqlite3_bind_text(q, 1, chain_id, -1, SQLITE_TRANSIENT);
   int rc = sqlite3_step(q);
+  struct stat sb;
+  if (rc == SQLITE_ROW && (fstatat(st->layers_fd, chain_id + 7, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode))) {
+    /* recorded but gone from disk: say no, so the load unpacks it again */
+    log_err("image store: layer %s is recorded but its directory is missing; unpacking it again", chain_id);
+    rc = SQLITE_DONE;
+  }
   if (rc == SQLITE_ROW) {
     const char *diff = (const char *)sqlite3_column_text(q, 0);
     const char *parent = (const char *)sqlite3_column_text(q, 1);
