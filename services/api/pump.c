@@ -132,6 +132,12 @@ int api_progress_line(const char *line, size_t len, api_buf_t *out, struct json_
     return 0;
   size_t n = 0;
   const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+  /* json-c decodes a lone "\ud800" escape into bytes that are not UTF-8 and
+   * writes them out raw: what it wrote must pass the check again. */
+  if (s && (!api_json_valid(s, n, 32, &top) || memchr(s, '\n', n) != NULL)) {
+    json_object_put(o);
+    return 0;
+  }
   int r = s && api_buf_append(out, s, n) == 0 && api_buf_append(out, "\n", 1) == 0 ? 1 : -1;
   if (r == 1 && parsed)
     *parsed = o;

@@ -194,6 +194,8 @@ static void check_progress(void) {
       {"{\"a\":1", 0, NULL},
       {"not json at all", 0, NULL},
       {"{\"a\":1,}", 0, NULL},
+      {"{\"stream\":\"\\ud800\"}", 1, "{\"stream\":\"\xef\xbf\xbd\"}\n"},   /* lone surrogate: U+FFFD */
+      {"{\"stream\":\"\\u00e9\\u20ac\"}", 1, "{\"stream\":\"\xc3\xa9\xe2\x82\xac\"}\n"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     api_buf_t out = {0};
