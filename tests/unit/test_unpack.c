@@ -42,6 +42,7 @@ typedef struct {
   int64_t uid, gid;
   dev_t rdev;
   const char *xattr_name, *xattr_value;
+  size_t xattr_len; /* 0: strlen(xattr_value) */
   size_t zeros; /* data of this many zero bytes instead of data */
 } ent_t;
 
@@ -103,7 +104,8 @@ static buf_t make_tar(const ent_t *ents, size_t n, int filter) {
     }
     archive_entry_set_size(e, (la_int64_t)size);
     if (x->xattr_name)
-      archive_entry_xattr_add_entry(e, x->xattr_name, x->xattr_value, strlen(x->xattr_value));
+      archive_entry_xattr_add_entry(e, x->xattr_name, x->xattr_value,
+                                    x->xattr_len ? x->xattr_len : strlen(x->xattr_value));
     archive_write_header(w, e);
     if (size && x->zeros) {
       void *z = calloc(1, x->zeros);
@@ -245,6 +247,11 @@ static const ent_t basic[] = {
   { .path = "opq/.wh..wh..opq", .type = AE_IFREG },
   { .path = "opq/kept", .type = AE_IFREG, .data = "k" },
   { .path = "repl", .type = AE_IFREG, .data = "first" },
+  /* file capability cap_net_raw+ep, struct vfs_cap_data revision 2 */
+  { .path = "bin/ping", .type = AE_IFREG, .perm = 0755, .data = "ping",
+    .xattr_name = "security.capability",
+    .xattr_value = "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+    .xattr_len = 20 },
   { .path = "repl/", .type = AE_IFDIR },
 };
 
@@ -255,7 +262,7 @@ static void test_basic(const char *keep_as) {
   char want[UNPACK_DIGEST_LEN + 1];
   sha256_hex(b.p, b.len, want);
   tap_ok(strcmp(r.diff_id, want) == 0 && r.size == b.len, "diff_id is the sha256 of the uncompressed tar");
-  tap_ok(r.content_size == 10 + 1 + 1 + 1 + 16 + 5 + 1, "content size counts regular files once (%llu)",
+  tap_ok(r.content_size == 10 + 1 + 1 + 1 + 16 + 5 + 1 + 4, "content size counts regular files once (%llu)",
          (unsigned long long)r.content_size);
   unsigned char *blob = malloc(b.len + 1);
   ssize_t got = pread(r.blob, blob, b.len + 1, 0);
@@ -308,6 +315,12 @@ static void test_basic(const char *keep_as) {
          ".wh..wh..opq became user.overlay.opaque=y");
   close(fd);
   tap_ok(fstatat(r.dir, "repl", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode), "a later entry replaces an earlier one");
+  unsigned char cap[32];
+  fd = openat(r.dir, "bin/ping", O_RDONLY | O_CLOEXEC);
+  ssize_t cl = fgetxattr(fd, "security.capability", cap, sizeof cap);
+  tap_ok(cl >= 20 && (cap[4] | cap[5] << 8 | cap[6] << 16 | (unsigned)cap[7] << 24) == (1u << 13),
+         "security.capability kept (cap_net_raw; %zd bytes)", cl);
+  close(fd);
   if (keep_as)
     renameat(work_fd, r.name, work_fd, keep_as);
 
@@ -558,6 +571,15 @@ int main(void) {
            "on the host the setuid file belongs to %u (the unprivileged range), not root", NS_BASE);
     tap_ok(fstatat(wd, "kept/home/u/f", &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid == NS_BASE + 1000,
            "uid 1000 in the layer is %u on the host", NS_BASE + 1000);
+    /* The kernel stored the file capability namespaced (revision 3, rootid =
+     * the namespace's root): it grants nothing to host root. */
+    unsigned char cap[32] = { 0 };
+    int fd = openat(wd, "kept/bin/ping", O_RDONLY | O_CLOEXEC);
+    ssize_t cl = fgetxattr(fd, "security.capability", cap, sizeof cap);
+    close(fd);
+    unsigned rootid = cap[20] | cap[21] << 8 | cap[22] << 16 | (unsigned)cap[23] << 24;
+    tap_ok(cl == 24 && cap[3] == 3 && rootid == NS_BASE,
+           "on the host the file capability is namespaced (v3, rootid %u)", rootid);
   }
   berth_error_t err = NULL;
   int tmp = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
