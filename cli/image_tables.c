@@ -17,13 +17,27 @@ static const char *arr_str(json_object *a, size_t i) {
   return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
+/* Length of prefix when s starts with it, else 0. */
+static size_t has_prefix(const char *s, const char *prefix) {
+  size_t i = 0;
+  for (; prefix[i]; i++)
+    if (s[i] != prefix[i])
+      return 0;
+  return i;
+}
+
 /* "docker.io/library/busybox" -> "busybox", "docker.io/x/y" -> "x/y". */
 static const char *familiar(const char *repo) {
-  if (strncmp(repo, "docker.io/library/", 18) == 0 && strchr(repo + 18, '/') == NULL)
-    return repo + 18;
-  if (strncmp(repo, "docker.io/", 10) == 0)
-    return repo + 10;
-  return repo;
+  size_t k = has_prefix(repo, "docker.io/library/");
+  if (k > 0 && repo[k] != '\0') {
+    bool nested = false;
+    for (const char *p = repo + k; *p; p++)
+      nested |= *p == '/';
+    if (!nested)
+      return repo + k;
+  }
+  k = has_prefix(repo, "docker.io/");
+  return k > 0 && repo[k] != '\0' ? repo + k : repo;
 }
 
 /* Splits "repo:tag" (the tag is after the last ':' that follows the last
