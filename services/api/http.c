@@ -332,6 +332,11 @@ static int declared_too_large(api_request_t *r) {
  * Returns -1 when a body without a declared length outgrows the limit: the
  * connection is then cut, as no response can be queued mid-body. */
 static int take_body(api_request_t *r, const char *data, size_t size) {
+  if (r->match.route->max_body == API_BODY_STREAM) {
+    /* A streamed body nobody takes (the handler answered at once): dropped, never held. */
+    r->dropped += size;
+    return 0;
+  }
   if (size > body_limit(r) - r->body_len - r->dropped) {
     log_warn("request body of %s %s over %zu bytes: connection closed", r->method, r->match.route->pattern,
              body_limit(r));

@@ -300,6 +300,11 @@ static void exchange(exchange_t *x) {
   decode(x);
 }
 
+static void *exchange_thread(void *arg) {
+  exchange(arg);
+  return NULL;
+}
+
 static char *head_only(const char *method, const char *path) {
   char *s = NULL;
   if (asprintf(&s, "%s %s HTTP/1.1\r\nHost: api.moby.localhost\r\nConnection: close\r\n\r\n", method, path) < 0)
@@ -504,10 +509,26 @@ int main(void) {
   x = &xs[X_INSPECT_BAD];
   tap_ok(x->status == 500 && strstr(x->body, "unusable reply"), "inspect: a document that is not strict JSON: 500");
 
+  /* berth-imaged gone: a load is answered 503 at once and its body is
+   * read and dropped, never held. */
+  berth_conn_close(app.test_image_conn);
+  app.test_image_conn = NULL;
+  char h[65];
+  exchange_t down = {0};
+  down.request = load_request("OK", 8u << 20, 0, &down.request_len, h);
+  pthread_t td;
+  pthread_create(&td, NULL, exchange_thread, &down);
+  while (pthread_tryjoin_np(td, NULL) != 0)
+    sd_event_run(loop, 50 * 1000);
+  tap_ok(down.status == 503 && down.body && strstr(down.body, "berth-imaged is not running"),
+         "load while berth-imaged is down: 503 (got %d)", down.status);
+  free(down.request);
+  free(down.response);
+  free(down.body);
+
   api_server_free(server);
   atomic_store(&fake_stop, 1);
   pthread_join(ft, NULL);
-  berth_conn_close(app.test_image_conn);
   for (int i = 0; i < X_COUNT; i++) {
     free(xs[i].request);
     free(xs[i].response);
