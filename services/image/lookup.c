@@ -9,7 +9,7 @@
 #include "cleanup.h"
 #include "db.h"
 #include "refs.h"
-#include "store-impl.h"
+#include "txn-impl.h"
 
 static bool all_hex(const char *s) {
   if (*s == '\0')
@@ -154,6 +154,12 @@ static int open_blob_locked(berth_store_t *st, const char *digest, berth_error_t
   if (!berth_digest_valid(digest))
     return berth_error_make(err, EINVAL, "invalid digest '%s'", digest);
   int fd = openat(st->blobs_fd, digest + 7, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  /* put by a load that has not committed yet (its own config, a layer used twice) */
+  for (berth_store_txn_t *t = st->txns; fd < 0 && errno == ENOENT && t; t = t->next) {
+    const char *staged = txn_pending_blob(t, digest);
+    if (staged && *staged)
+      fd = openat(st->tmp_fd, staged, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  }
   if (fd < 0)
     return errno == ENOENT ? berth_error_make(err, ENOENT, "blob %s is not in the store", digest)
                            : berth_error_errno(err, "opening blob %s", digest);

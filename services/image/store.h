@@ -11,11 +11,12 @@
  * therefore leaves neither a listed partial image nor a counted orphan.
  *
  * Every load goes through one transaction object (berth_store_txn_t): blobs
- * and layers are put into place as the archive is read, images are queued,
- * and berth_store_txn_commit records all of it in ONE SQLite transaction.
- * berth_store_txn_free on an uncommitted txn removes every file the txn put
- * into place that nothing committed references, so a refused archive leaves
- * the store as it was.
+ * and layers are verified and staged in tmp/ as the archive is read, images
+ * are queued, and berth_store_txn_commit moves what the images use into
+ * blobs/ and layers/ (fsync'd) and then records all of it in ONE SQLite
+ * transaction. Until the commit nothing outside tmp/ changes, so a refused
+ * archive leaves the live store exactly as it was; berth_store_txn_free
+ * drops whatever the txn staged or placed that nothing committed references.
  *
  * Thread-safety: a berth_store_t may be used from any number of threads at
  * once (the loop thread and worker threads running loads and saves), except
@@ -83,12 +84,14 @@ void berth_store_staged_discard(berth_store_t *st, berth_staged_t *s);
 /* ---- one load = one transaction ---- */
 int berth_store_txn_begin(berth_store_t *st, berth_store_txn_t **out, berth_error_t *err);
 
-/* Puts a staged FILE into blobs/sha256/<hex>. The file is re-read from
- * offset 0 and hashed; if expected_digest is not NULL it must match (else
+/* Puts a staged FILE into the txn as blob sha256:<hex>. The file is re-read
+ * from offset 0 and hashed; if expected_digest is not NULL it must match (else
  * EBADMSG "blob sha256:..: digest mismatch (content is sha256:..)" and nothing
  * changes). If actual_out is not NULL it receives the content's digest.
- * Then fsync and rename into place (an existing identical blob is kept and the
- * staged copy dropped: no duplicate). Always consumes *file (discarded on failure). */
+ * Then fsync; the file stays in tmp/ until the commit renames it to
+ * blobs/sha256/<hex> (an existing identical blob is kept and the staged copy
+ * dropped: no duplicate). berth_store_blob_open/read find it meanwhile.
+ * Always consumes *file (discarded on failure). */
 int berth_store_txn_put_blob(berth_store_txn_t *t, berth_staged_t *file, const char *expected_digest,
                              char actual_out[BERTH_DIGEST_SIZE], berth_error_t *err);
 /* The same for a file whose digest the caller computed while writing it
@@ -106,8 +109,9 @@ int berth_store_txn_have_blob(berth_store_txn_t *t, const char *digest, berth_er
 /* Is the layer with this chain id present (committed, or added by this txn)?
  * 1 yes (pinned for this txn: no need to unpack it again), 0 no, <0 error. */
 int berth_store_txn_have_layer(berth_store_txn_t *t, const char *chain_id, berth_error_t *err);
-/* Moves a staged DIR (from berth_store_stage_dir, unpacked by the caller and
- * its fd still open or closed, either is fine) to layers/<chain hex>. `size`
+/* Takes a staged DIR (from berth_store_stage_dir, unpacked by the caller and
+ * its fd still open or closed, either is fine) into the txn; the commit
+ * renames it to layers/<chain hex>. `size`
  * is the unpacked size in bytes (Docker's layer Size). parent_chain is NULL
  * for a base layer. If the layer appeared meanwhile (another load), the
  * staged copy is discarded and the existing one used. Always consumes *dir. */
@@ -127,8 +131,9 @@ typedef struct {
  * (Created, Architecture, ... are taken from it later, at query time). */
 int berth_store_txn_add_image(berth_store_txn_t *t, const berth_store_image_spec_t *spec, berth_error_t *err);
 
-/* syncfs, then ONE SQLite transaction recording every blob, layer, image and
- * tag of the txn. A tag that pointed at another image moves (that image may
+/* syncfs; staged blobs and layers that the queued images use renamed into
+ * place and their directories fsync'd; then ONE SQLite transaction recording
+ * every blob, layer, image and tag of the txn. A tag that pointed at another image moves (that image may
  * become dangling); for each such move a Docker-style line is available from
  * berth_store_txn_notes ("The image busybox:latest already exists, renaming
  * the old one with ID sha256:... to empty string"). On failure nothing is
@@ -169,7 +174,8 @@ int berth_store_image_get(berth_store_t *st, const char *id, bool open_blobs, be
                           berth_error_t *err);
 void berth_store_image_free(berth_store_image_t *img); /* closes any fds; NULL ok */
 
-/* Opens blobs/sha256/<hex> read-only. ENOENT if absent. */
+/* Opens blobs/sha256/<hex> read-only (or the staged copy of a blob an open
+ * txn put and has not committed yet). ENOENT if absent. */
 int berth_store_blob_open(berth_store_t *st, const char *digest, berth_error_t *err);
 /* Reads a (small) blob into a malloc'd NUL-terminated buffer; refuses over max bytes (EFBIG). */
 int berth_store_blob_read(berth_store_t *st, const char *digest, size_t max, char **out, size_t *len,

@@ -273,15 +273,76 @@ static int record_image(berth_store_txn_t *t, const txn_image_t *im, berth_error
   return 0;
 }
 
+static bool image_uses_blob(const berth_store_txn_t *t, const char *d) {
+  for (size_t i = 0; i < t->n_images; i++) {
+    if (strcmp(t->images[i].id, d) == 0)
+      return true;
+    for (size_t k = 0; k < t->images[i].n_layers; k++) {
+      const txn_layer_t *l = NULL;
+      for (size_t j = 0; j < t->n_layers && l == NULL; j++)
+        if (strcmp(t->layers[j].chain, t->images[i].chains[k]) == 0)
+          l = &t->layers[j];
+      if (l && strcmp(l->diff, d) == 0)
+        return true;
+    }
+  }
+  return false;
+}
+
+static bool image_uses_layer(const berth_store_txn_t *t, const char *chain) {
+  for (size_t i = 0; i < t->n_images; i++)
+    for (size_t k = 0; k < t->images[i].n_layers; k++)
+      if (strcmp(t->images[i].chains[k], chain) == 0)
+        return true;
+  return false;
+}
+
+/* Moves the staged blobs and layers the queued images use into the live
+ * store (an entry another load placed meanwhile wins; ours is dropped), and
+ * makes the renames durable before any row names them. Caller holds the lock. */
+static int place_pending(berth_store_txn_t *t, berth_error_t *err) {
+  berth_store_t *st = t->st;
+  for (size_t i = 0; i < t->n_pending; i++) {
+    txn_blob_t *b = &t->pending[i];
+    if (b->staged[0] == '\0' || !image_uses_blob(t, b->digest))
+      continue;
+    if (renameat2(st->tmp_fd, b->staged, st->blobs_fd, b->digest + 7, RENAME_NOREPLACE) < 0) {
+      if (errno != EEXIST)
+        return berth_error_errno(err, "image store: moving blob %s into place", b->digest);
+      store_rm_rf_at(st->tmp_fd, b->staged);
+    }
+    b->staged[0] = '\0';
+  }
+  for (size_t i = 0; i < t->n_layers; i++) {
+    txn_layer_t *l = &t->layers[i];
+    if (l->staged[0] == '\0' || !image_uses_layer(t, l->chain))
+      continue;
+    if (renameat2(st->tmp_fd, l->staged, st->layers_fd, l->chain + 7, RENAME_NOREPLACE) < 0) {
+      if (errno != EEXIST && errno != ENOTEMPTY)
+        return berth_error_errno(err, "image store: moving layer %s into place", l->chain);
+      store_rm_rf_at(st->tmp_fd, l->staged);
+    }
+    l->staged[0] = '\0';
+  }
+  if (fsync(st->blobs_fd) < 0 || fsync(st->layers_fd) < 0)
+    return berth_error_errno(err, "image store: fsync of the store directories");
+  return 0;
+}
+
 int berth_store_txn_commit(berth_store_txn_t *t, berth_error_t *err) {
   berth_store_t *st = t->st;
   if (t->committed)
     return berth_error_make(err, EINVAL, "image store: transaction already committed");
-  /* Every file this load placed reaches the disk before the rows that name it. */
-  if (syncfs(st->dirfd) < 0)
+  /* The staged content reaches the disk before it is renamed into place,
+   * and the renames before the rows that name them. */
+  if (syncfs(st->tmp_fd) < 0)
     return berth_error_errno(err, "image store: syncfs");
   pthread_mutex_lock(&st->lock);
-  int r = db_begin(st->db, err);
+  int r = place_pending(t, err);
+  if (r == 0)
+    r = db_begin(st->db, err);
+  else
+    goto out;
   for (size_t i = 0; r == 0 && i < t->n_images; i++)
     r = record_image(t, &t->images[i], err);
   if (r == 0)
@@ -290,6 +351,7 @@ int berth_store_txn_commit(berth_store_txn_t *t, berth_error_t *err) {
     db_rollback(st->db);
   if (r == 0)
     t->committed = true;
+out:
   pthread_mutex_unlock(&st->lock);
   return r < 0 ? berth_error_wrap(err, "recording the loaded images") : 0;
 }
@@ -310,6 +372,15 @@ void berth_store_txn_free(berth_store_txn_t *t) {
     if (*p == t) {
       *p = t->next;
       break;
+    }
+  /* Staged entries never placed: still ours, in tmp/. */
+  for (size_t i = 0; i < t->n_pending; i++)
+    if (t->pending[i].staged[0] != '\0')
+      store_rm_rf_at(st->tmp_fd, t->pending[i].staged);
+  for (size_t i = 0; i < t->n_layers; i++)
+    if (t->layers[i].staged[0] != '\0') {
+      store_rm_rf_at(st->tmp_fd, t->layers[i].staged);
+      t->layers[i].staged[0] = '\0';
     }
   /* Whatever this txn pinned and no row references is ours to remove
    * (unless another open load pinned it too: it will decide). */
@@ -333,6 +404,7 @@ void berth_store_txn_free(berth_store_txn_t *t) {
     free(t->notes[i]);
   free(t->notes);
   free(t->layers);
+  free(t->pending);
   dset_free(&t->blobs);
   free(t);
 }

@@ -77,8 +77,16 @@ static int hash_fd(int fd, char out[BERTH_DIGEST_SIZE], berth_error_t *err) {
   return 0;
 }
 
-/* Renames a verified, synced staged file into blobs/sha256/<hex>, or drops
- * it when the blob is already there; pins the digest. */
+const char *txn_pending_blob(berth_store_txn_t *t, const char *digest) {
+  for (size_t i = 0; i < t->n_pending; i++)
+    if (strcmp(t->pending[i].digest, digest) == 0)
+      return t->pending[i].staged;
+  return NULL;
+}
+
+/* Keeps a verified, synced staged file in tmp/ until the commit moves it
+ * into blobs/sha256/<hex> (so that a load refused later never touches the
+ * live store), or drops it when the blob is there already; pins the digest. */
 static int place_blob(berth_store_txn_t *t, berth_staged_t *file, const char *digest, berth_error_t *err) {
   berth_store_t *st = t->st;
   if (fsync(file->fd) < 0) {
@@ -87,26 +95,27 @@ static int place_blob(berth_store_txn_t *t, berth_staged_t *file, const char *di
     return r;
   }
   pthread_mutex_lock(&st->lock);
+  struct stat sb;
+  bool have = txn_pending_blob(t, digest) != NULL ||
+              (fstatat(st->blobs_fd, digest + 7, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode));
   int r = dset_add(&t->blobs, digest);
-  if (r < 0) {
-    pthread_mutex_unlock(&st->lock);
+  txn_blob_t *v = NULL;
+  if (r == 0 && !have && (v = realloc(t->pending, (t->n_pending + 1) * sizeof(*v))) != NULL) {
+    t->pending = v;
+    snprintf(v[t->n_pending].digest, BERTH_DIGEST_SIZE, "%s", digest);
+    snprintf(v[t->n_pending].staged, sizeof(v->staged), "%s", file->name);
+    t->n_pending++;
+  }
+  pthread_mutex_unlock(&st->lock);
+  if (r < 0 || (!have && v == NULL)) {
     berth_store_staged_discard(st, file);
     return berth_error_make(err, ENOMEM, "out of memory");
   }
-  struct stat sb;
-  if (fstatat(st->blobs_fd, digest + 7, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) {
-    pthread_mutex_unlock(&st->lock);
+  if (have) {
     berth_store_staged_discard(st, file); /* already stored: no duplicate */
     return 0;
   }
-  if (renameat(st->tmp_fd, file->name, st->blobs_fd, digest + 7) < 0) {
-    r = berth_error_errno(err, "image store: moving blob %s into place", digest);
-    pthread_mutex_unlock(&st->lock);
-    berth_store_staged_discard(st, file);
-    return r;
-  }
-  pthread_mutex_unlock(&st->lock);
-  file->name[0] = '\0';
+  file->name[0] = '\0'; /* the txn owns it now */
   close(file->fd);
   file->fd = -1;
   return 0;
@@ -246,22 +255,20 @@ int berth_store_txn_add_layer(berth_store_txn_t *t, berth_staged_t *dir, const c
   dir->fd = -1;
   pthread_mutex_lock(&st->lock);
   int r = 0;
+  struct stat sb;
   if (find_layer(t, chain_id) != NULL)
     goto drop; /* added twice by the same load */
   if (add_layer_entry(t, chain_id, diff_id, parent_chain, size) < 0) {
     r = berth_error_make(err, ENOMEM, "out of memory");
     goto drop;
   }
-  if (renameat2(st->tmp_fd, dir->name, st->layers_fd, chain_id + 7, RENAME_NOREPLACE) == 0) {
-    dir->name[0] = '\0';
-    pthread_mutex_unlock(&st->lock);
-    return 0;
-  }
-  if (errno != EEXIST && errno != ENOTEMPTY) {
-    r = berth_error_errno(err, "image store: moving layer %s into place", chain_id);
-    t->n_layers--; /* not placed: forget it (its blob pin is harmless) */
-  }
-  /* else: another load put the same layer meanwhile; ours is a duplicate */
+  if (fstatat(st->layers_fd, chain_id + 7, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+    goto drop; /* another load put the same layer in place meanwhile: use that one */
+  /* stays in tmp/ until the commit moves it to layers/<hex> */
+  snprintf(t->layers[t->n_layers - 1].staged, sizeof(t->layers->staged), "%s", dir->name);
+  dir->name[0] = '\0';
+  pthread_mutex_unlock(&st->lock);
+  return 0;
 drop:
   pthread_mutex_unlock(&st->lock);
   berth_store_staged_discard(st, dir);

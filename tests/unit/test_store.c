@@ -189,9 +189,10 @@ int main(void) {
   tap_ok(berth_store_txn_put_blob(t, &f, d, actual, NULL) == 0 && strcmp(actual, d) == 0, "blob put with its digest");
   stage_bytes(st, &f, "hello");
   tap_ok(berth_store_txn_put_blob(t, &f, NULL, actual, NULL) == 0, "the same content again");
-  tap_ok(count_entries("blobs/sha256") == 1 && count_entries("tmp") == 0, "one blob file, no staging left");
+  tap_ok(count_entries("blobs/sha256") == 0 && count_entries("tmp") == 1,
+         "one staged copy, nothing in the live store before the commit");
   berth_store_txn_free(t);
-  tap_ok(count_entries("blobs/sha256") == 0, "uncommitted txn: its blob removed at free");
+  tap_ok(count_entries("blobs/sha256") == 0 && count_entries("tmp") == 0, "uncommitted txn: its blob removed at free");
 
   /* ---- one image: commit, lookups ---- */
   char id1[BERTH_DIGEST_SIZE], id2[BERTH_DIGEST_SIZE], got[BERTH_DIGEST_SIZE];
@@ -249,12 +250,14 @@ int main(void) {
     char parent[BERTH_DIGEST_SIZE];
     memcpy(parent, cc, sizeof(parent));
     add_layer(t2, st, "never committed", parent, dd, cc); /* new */
-    tap_ok(count_entries("layers") == 4, "an uncommitted layer is in place");
+    tap_ok(count_entries("layers") == 3 && count_entries("tmp") == 2,
+           "an uncommitted layer and its blob wait in tmp/, the live store untouched");
     berth_store_txn_free(t2);
     tap_ok(count_entries("layers") == 3 && count_entries("blobs/sha256") == 5, "abort removed only what it added");
   }
 
-  /* ---- GC after a simulated crash: files in place, no commit ---- */
+  /* ---- GC after a simulated crash: a load killed while staging, and one
+   * killed after moving its files into place but before the SQLite commit ---- */
   pid_t pid = fork();
   if (pid == 0) {
     berth_store_t *s2 = NULL;
@@ -268,9 +271,26 @@ int main(void) {
   }
   int status = 0;
   waitpid(pid, &status, 0);
+  {
+    /* what place_pending leaves when killed before the commit */
+    char p[256], hex[BERTH_DIGEST_SIZE];
+    berth_sha256_buf("renamed, never committed", 24, hex);
+    snprintf(p, sizeof(p), "%s/blobs/sha256/%s", root, hex + 7);
+    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+      close(fd);
+    snprintf(p, sizeof(p), "%s/layers/%s", root, hex + 7);
+    mkdir(p, 0700);
+    snprintf(p, sizeof(p), "%s/layers/%s/diff", root, hex + 7);
+    mkdir(p, 0755);
+    snprintf(p, sizeof(p), "%s/layers/%s/diff/file", root, hex + 7);
+    fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+      close(fd);
+  }
   tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && count_entries("layers") == 4 &&
-             count_entries("blobs/sha256") == 6 && count_entries("tmp") == 1,
-         "crashed load left a layer dir, a blob and a staged file");
+             count_entries("blobs/sha256") == 6 && count_entries("tmp") == 3,
+         "crashed loads left a layer dir and a blob in place, and staged entries");
   berth_store_close(st);
   st = NULL;
   tap_ok(berth_store_open(open_root(), &st, NULL) == 0, "store reopens");
