@@ -46,8 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (api_json_valid(p, n, 64, &top) && memchr(p, '\0', n) == NULL) {
     struct json_tokener *tok = json_tokener_new_ex(64);
     struct json_object *o = json_tokener_parse_ex(tok, p, (int)n);
-    if (o == NULL && json_tokener_get_error(tok) != json_tokener_continue)
-      abort();   /* accepted by us, refused by json-c */
+    enum json_tokener_error e = json_tokener_get_error(tok);
+    if (e != json_tokener_success && e != json_tokener_continue)
+      abort();   /* accepted by us, refused by json-c (whose null is a NULL object) */
     json_object_put(o);
     json_tokener_free(tok);
   }
