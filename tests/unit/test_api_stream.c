@@ -210,16 +210,21 @@ static void fake_on_request(berth_conn_t *c, berth_msg_t *req, void *ud) {
   berth_msg_release(req);
 }
 
+static void fake_on_close(berth_conn_t *c, void *ud) {
+  *(berth_conn_t **)ud = NULL;   /* freed once this returns */
+}
+
 static void *fake_thread(void *arg) {
   int fd = *(int *)arg;
   sd_event *e = NULL;
   sd_event_new(&e);
+  berth_conn_t *c = NULL;
   berth_conn_config_t cfg = {.self = BERTH__IPC__PEER__PEER_IMAGE, .remote = BERTH__IPC__PEER__PEER_API,
-                             .on_request = fake_on_request};
-  berth_conn_t *c = berth_conn_new(e, fd, &cfg, NULL);
+                             .on_request = fake_on_request, .on_close = fake_on_close, .userdata = &c};
+  c = berth_conn_new(e, fd, &cfg, NULL);
   while (!atomic_load(&fake_stop))
     sd_event_run(e, 50 * 1000);
-  berth_conn_close(c);
+  berth_conn_close(c);   /* NULL when apid's end closed first */
   sd_event_unref(e);
   return NULL;
 }
