@@ -70,7 +70,23 @@ static void h_info(api_request_t *r) {
 static void h_services(api_request_t *r) {
 }
 
+/* /images/json: records how query arguments read (dockerd's BoolValue, repeated keys). */
+static int seen_bools[8];
+static size_t seen_nvals;
+static char seen_vals[3][16];
+static void h_query(api_request_t *r) {
+  static const char *const keys[] = {"a", "b", "c", "d", "e", "f", "absent", "absent"};
+  for (int i = 0; i < 8; i++)
+    seen_bools[i] = api_request_query_bool(r, keys[i], i == 7);
+  const char *vals[3];
+  seen_nvals = api_request_query_values(r, "names", vals, 3);
+  for (size_t i = 0; i < seen_nvals && i < 3; i++)
+    snprintf(seen_vals[i], sizeof seen_vals[i], "%s", vals[i]);
+  api_reply(r, 200, "text/plain", "", 0, NULL);
+}
+
 static const api_handler_fn handlers[API_ROUTE__MAX] = {
+    [API_ROUTE_IMAGES_LIST] = h_query,
     [API_ROUTE_PING] = h_ping,
     [API_ROUTE_VERSION] = h_version,
     [API_ROUTE_INFO] = h_info,
@@ -128,7 +144,7 @@ static char *simple(const char *method, const char *path) {
 
 enum { X_GET_PING, X_HEAD_PING, X_TOO_NEW, X_NOT_FOUND, X_WRONG_METHOD, X_LATE, X_DEADLINE, X_NO_REPLY,
        X_SMALL_BODY, X_BIG_BODY, X_BIG_CHUNKED,
-       X_ESCAPED, X_NUL, X_COUNT };
+       X_ESCAPED, X_NUL, X_QUERY, X_COUNT };
 static exchange_t xs[X_COUNT];
 
 static void *client(void *arg) {
@@ -237,6 +253,8 @@ int main(void) {
   xs[X_BIG_CHUNKED].request = chunked(API_MAX_UNEXPECTED_BODY + 4096);
   xs[X_ESCAPED].request = simple("GET", "/v1.41/_p%69n%67");
   xs[X_NUL].request = simple("GET", "/_ping%00/x");
+  xs[X_QUERY].request =
+      simple("GET", "/v1.41/images/json?a=1&b=false&c=%20No%20&d=&e=yes&f=NONE&names=x%2Fy&names=b:1&names=c&names=d");
   for (int i = 0; i < X_COUNT; i++)
     xs[i].request_len = strlen(xs[i].request);
 
@@ -288,6 +306,13 @@ int main(void) {
   tap_ok(status_of(x) == 200, "percent-escapes in the path are decoded (/_p%%69n%%67 is /_ping)");
   x = &xs[X_NUL];
   tap_ok(status_of(x) == 404, "%%00 does not cut the path short (/_ping%%00/x is not /_ping)");
+  x = &xs[X_QUERY];
+  tap_ok(status_of(x) == 200 && seen_bools[0] == 1 && seen_bools[1] == 0 && seen_bools[2] == 0 && seen_bools[3] == 0 &&
+             seen_bools[4] == 1 && seen_bools[5] == 0 && seen_bools[6] == 0 && seen_bools[7] == 1,
+         "query booleans read like dockerd's BoolValue (1 yes: true; false, ' No ', '', NONE: false; absent: default)");
+  tap_ok(seen_nvals == 4 && strcmp(seen_vals[0], "x/y") == 0 && strcmp(seen_vals[1], "b:1") == 0 &&
+             strcmp(seen_vals[2], "c") == 0,
+         "a repeated query argument gives every value in order, unescaped (%zu)", seen_nvals);
   /* The server still serves after both. */
   exchange_t again = {.request = simple("GET", "/_ping")};
   again.request_len = strlen(again.request);
