@@ -147,7 +147,8 @@ show_log() {
   run sort -u "$T/run/inject/fds"
   [[ $output == "fds 0 1 2 3 4" ]] || { echo "injector saw: $output"; false; }
   # imaged/netd: beyond 0-3 only what they opened themselves (epoll,
-  # signalfd, peer edges); never execd's API socket, files or directories.
+  # signalfd, peer edges, imaged's store below DATA_ROOT/image); never
+  # execd's API socket or any other file or directory.
   local apid api_sock pid name fd target
   apid=$(svc_pid berth-apid)
   api_sock=$(readlink "/proc/$apid/fd/4")
@@ -159,6 +160,7 @@ show_log() {
       ((${fd##*/} > 3)) || continue
       target=$(readlink "$fd") || continue
       [[ $target == anon_inode:* || ($target == socket:* && $target != "$api_sock") ]] ||
+        [[ $name == berth-imaged && ($target == "$T/data/image" || $target == "$T/data/image/"*) ]] ||
         { echo "$name: unexpected fd ${fd##*/} -> $target"; false; }
     done
   done
