@@ -127,11 +127,8 @@ static int run_rmi(cli_ctx_t *ctx, int argc, char **argv) {
     if (rr < 0) {
       fatal = true;
       errors[nerr++] = strdup(err->msg);
-    } else if (resp.status == 404) {
-      if (asprintf(&errors[nerr++], "Error: No such image: %s", names.v[i]) < 0)
-        errors[nerr - 1] = NULL;
     } else if (resp.status < 200 || resp.status > 299) {
-      fatal = true;
+      fatal |= resp.status != 404; /* -f forgives names that do not exist */
       cli_daemon_error(&resp, &err);
       errors[nerr++] = strdup(err->msg);
     } else {
@@ -212,8 +209,7 @@ static int run_prune(cli_ctx_t *ctx, int argc, char **argv) {
   if (!force && !confirm(all ? "WARNING! This will remove all images without at least one container associated to "
                                "them.\nAre you sure you want to continue?"
                              : "WARNING! This will remove all dangling images.\nAre you sure you want to continue?")) {
-    free(fjson);
-    printf("Total reclaimed space: 0B\n");
+    free(fjson); /* cancelled: nothing more is printed, as with docker */
     return 0;
   }
   char *esc = fjson ? cli_url_escape(fjson, false) : NULL, *path = NULL;

@@ -158,9 +158,6 @@ static int run_inspect(cli_ctx_t *ctx, int argc, char **argv) {
     json_object *o = NULL;
     if (rr < 0) {
       errors[nerr++] = strdup(err->msg);
-    } else if (resp.status == 404) {
-      if (asprintf(&errors[nerr++], "Error: No such image: %s", names.v[i]) < 0)
-        errors[nerr - 1] = NULL;
     } else if (resp.status < 200 || resp.status > 299) {
       cli_daemon_error(&resp, &err);
       errors[nerr++] = strdup(err->msg);

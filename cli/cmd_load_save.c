@@ -45,7 +45,9 @@ typedef struct {
   int fd;
   const char *input;     /* for messages */
   int read_errno;
-  bool eof, quiet;
+  int64_t size;          /* < 0: unknown (a pipe) */
+  uint64_t read_bytes;
+  bool eof, quiet;       /* eof: all of the input was read */
   cli_progress_t progress;
   long status;           /* 0 until the reply's status line arrived */
   json_tokener *tok;
@@ -58,7 +60,9 @@ static size_t load_read(char *buf, size_t size, size_t nitems, void *ud) {
   for (;;) {
     ssize_t n = read(l->fd, buf, size * nitems);
     if (n >= 0) {
-      l->eof = n == 0;
+      l->read_bytes += (uint64_t)n;
+      /* With a known length curl stops asking once it has it all. */
+      l->eof = n == 0 || (l->size >= 0 && l->read_bytes >= (uint64_t)l->size);
       return (size_t)n;
     }
     if (errno != EINTR || cli_interrupted) {
@@ -205,6 +209,7 @@ static int run_load(cli_ctx_t *ctx, int argc, char **argv) {
     off_t at = lseek(l.fd, 0, SEEK_CUR);
     size = st.st_size - (at > 0 ? at : 0);
   }
+  l.size = size;
   /* Docker asks for quiet output when stdout is not a terminal. */
   l.quiet = quiet || !isatty(STDOUT_FILENO);
 
