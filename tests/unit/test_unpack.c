@@ -247,6 +247,7 @@ static const ent_t basic[] = {
   { .path = "opq/.wh..wh..opq", .type = AE_IFREG },
   { .path = "opq/kept", .type = AE_IFREG, .data = "k" },
   { .path = "repl", .type = AE_IFREG, .data = "first" },
+  { .path = "home/\xc3\xbc-utf8", .type = AE_IFREG, .data = "u" },
   /* file capability cap_net_raw+ep, struct vfs_cap_data revision 2 */
   { .path = "bin/ping", .type = AE_IFREG, .perm = 0755, .data = "ping",
     .xattr_name = "security.capability",
@@ -262,7 +263,7 @@ static void test_basic(const char *keep_as) {
   char want[UNPACK_DIGEST_LEN + 1];
   sha256_hex(b.p, b.len, want);
   tap_ok(strcmp(r.diff_id, want) == 0 && r.size == b.len, "diff_id is the sha256 of the uncompressed tar");
-  tap_ok(r.content_size == 10 + 1 + 1 + 1 + 16 + 5 + 1 + 4, "content size counts regular files once (%llu)",
+  tap_ok(r.content_size == 10 + 1 + 1 + 1 + 16 + 5 + 1 + 1 + 4, "content size counts regular files once (%llu)",
          (unsigned long long)r.content_size);
   unsigned char *blob = malloc(b.len + 1);
   ssize_t got = pread(r.blob, blob, b.len + 1, 0);
@@ -315,6 +316,7 @@ static void test_basic(const char *keep_as) {
          ".wh..wh..opq became user.overlay.opaque=y");
   close(fd);
   tap_ok(fstatat(r.dir, "repl", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode), "a later entry replaces an earlier one");
+  tap_ok(fstatat(r.dir, "home/\xc3\xbc-utf8", &st, 0) == 0, "a UTF-8 name is created byte for byte");
   unsigned char cap[32];
   fd = openat(r.dir, "bin/ping", O_RDONLY | O_CLOEXEC);
   ssize_t cl = fgetxattr(fd, "security.capability", cap, sizeof cap);
