@@ -97,11 +97,18 @@ fi
 echo
 "$PREFIX/bin/berth" info
 
-step "6/6 first container"
-# Reserved for a later issue: build a busybox image offline (from the
-# busybox-static package), load it, and run a first container here, e.g.
-#   "$here/busybox-image.sh" | berth load && berth run --rm busybox echo hello
-echo "(not yet: running containers arrives in a later issue)"
+step "6/6 the busybox image (offline, from Debian's busybox-static)"
+# Built deterministically (same package, same image id) and loaded; loading
+# an image that is already there changes nothing. The first container
+# (berth run --rm busybox echo hello) belongs here once containers exist
+# (a later issue).
+busybox_tar=$(mktemp /tmp/berth-busybox.XXXXXX.tar)
+trap 'rm -f "$busybox_tar"' EXIT
+"$here/make-busybox-image.sh" "$busybox_tar" --tag busybox:latest >/dev/null
+"$PREFIX/bin/berth" load -i "$busybox_tar"
+rm -f "$busybox_tar"
+echo
+"$PREFIX/bin/berth" images
 
 echo
 echo "berth is running. Talk to it with 'berth' or, with the docker CLI,"

@@ -19,6 +19,25 @@ img_require() {
   [[ -x /bin/busybox ]] || skip "/bin/busybox missing (apt-get install busybox-static)"
 }
 
+# For setup_file: bats 1.8 reports a skip in setup_file as a failure, so
+# the reason is recorded in IMG_SKIP instead (empty: the file can run) and
+# img_setup_skip, called from setup(), skips each test with it.
+#   img_file_require [extra check function...]
+img_file_require() {
+  local f
+  IMG_SKIP=$(
+    skip() { printf '%s' "${*:-skipped}"; exit 0; }
+    img_require
+    for f in "$@"; do "$f"; done
+  )
+  export IMG_SKIP
+  [[ -z $IMG_SKIP ]]
+}
+
+img_setup_skip() {
+  [[ -z ${IMG_SKIP:-} ]] || skip "$IMG_SKIP"
+}
+
 # The fixtures, in FX (world-readable, so that nothing but the engine's own
 # checks stands between a hostile archive and the host): every archive of
 # gen-archives.py, expect.json, busybox.tar, and OUTSIDE, a world-writable
@@ -39,9 +58,13 @@ img_make_fixtures() {
 }
 
 img_remove_fixtures() {
-  [[ -n ${FX:-} && -d $FX ]] || return 0
-  [[ -n ${BERTH_KEEP_TMP:-} ]] && return 0
-  rm -rf "$FX"
+  if [[ -n ${FX:-} && -d $FX && -z ${BERTH_KEEP_TMP:-} ]]; then
+    rm -rf "$FX"
+  fi
+  if [[ -n ${E2E_CONFIG_DIR:-} && -d $E2E_CONFIG_DIR ]]; then
+    rm -rf "$E2E_CONFIG_DIR"
+  fi
+  return 0
 }
 
 # A config file for the engine (--config), readable by every service. Its

@@ -10,16 +10,19 @@ load helpers
 load images-lib
 
 setup_file() {
-  img_require
+  img_file_require || return 0
   img_make_fixtures
   e2e_start_activated
   e2e_wait_services 15 || { e2e_show_log; false; }
 }
 
+setup() {
+  img_setup_skip
+}
+
 teardown_file() {
   e2e_teardown
   img_remove_fixtures
-  true
 }
 
 # inspect NAME JQ: a field of GET /images/NAME/json
