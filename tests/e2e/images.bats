@@ -317,3 +317,24 @@ layer_dir() {
   grep -qx 'Loaded image: busybox:latest' <<<"$output"
   [[ $(inspect busybox:latest .Id) == "$BUSYBOX_ID" ]]
 }
+
+@test "invalid reference names: tag refuses them with Docker's words, tags nothing" {
+  load_ok busybox.tar
+  # (the docker CLI checks names itself; the engine must too)
+  local code
+  code=$(curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' --unix-socket "$SOCK" \
+    -X POST 'http://localhost/images/busybox:latest/tag?repo=Fx-Upper&tag=v1')
+  cat "$BATS_TEST_TMPDIR/body"
+  [[ $code == 400 ]]
+  grep -q 'invalid reference format: repository name must be lowercase' "$BATS_TEST_TMPDIR/body"
+  code=$(curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' --unix-socket "$SOCK" \
+    -X POST 'http://localhost/images/busybox:latest/tag?repo=fx-ok&tag=-bad')
+  cat "$BATS_TEST_TMPDIR/body"
+  [[ $code == 400 ]]
+  grep -q 'invalid tag format' "$BATS_TEST_TMPDIR/body"   # Docker's ErrTagInvalidFormat
+  b tag busybox:latest 'fx bad:v1'
+  [[ $status -ne 0 ]]
+  grep -q 'invalid reference format' <<<"$output"
+  # nothing was tagged
+  [[ $(inspect busybox:latest '.RepoTags | join(",")') == busybox:latest ]]
+}
