@@ -6,7 +6,9 @@
 # The kill lands at several points of the load: while the archive is being
 # spooled into tmp/, and at fixed fractions of the time a whole load takes
 # (layers being unpacked and renamed into place, the database commit).
-# About 30 s in either build (the ASan build included: the data moves
+# And, through tests/fixtures/kill-on-rename.py (inotify), the instant the
+# 1st, 5th and 10th entry is moved into blobs/ or layers/, before the SQLite
+# commit. About 45 s in either build (the ASan build included: the data moves
 # through uninstrumented libarchive and the kernel).
 
 bats_require_minimum_version 1.5.0
@@ -178,6 +180,41 @@ check_after_crash() {
     check_after_crash "$BATS_TEST_TMPDIR/before"
   done
   ((landed > 0)) || { echo "no kill landed inside a load"; false; }
+  b load -i "$BIG"
+  [[ $status -eq 0 ]]
+  [[ $(api_get /images/fx-big:v1/json | jq -r .Id) == "$BIG_ID" ]]
+  [[ -z $(orphans) ]]
+}
+
+@test "kill -9 the instant the 1st, 5th, 10th entry is moved into blobs/ or layers/ (mid-commit)" {
+  # The load of fx-big:v1 moves 11 entries into place (config and five
+  # layer blobs, five layer directories) before its SQLite commit; a kill
+  # right after one of them is the crash the start-up clean-up exists for.
+  local n pid rc killer=$BERTH_SOURCE_DIR/tests/fixtures/kill-on-rename.py s
+  s=$(store_dir)
+  for n in 1 5 10; do
+    if [[ $(api_status "/images/$BIG_ID/json") == 200 ]]; then
+      b rmi fx-big:v1
+      [[ $status -eq 0 ]]
+    fi
+    [[ -z $(orphans) ]]
+    store_snapshot "$BATS_TEST_TMPDIR/before" content
+    pid=$(e2e_svc_pid berth-imaged)
+    rm -f "$BATS_TEST_TMPDIR/killer.out"
+    python3 "$killer" "$pid" "$n" "$s/blobs/sha256" "$s/layers" --timeout 60 >"$BATS_TEST_TMPDIR/killer.out" 2>&1 3>&- &
+    local kp=$!
+    until grep -q '^watching' "$BATS_TEST_TMPDIR/killer.out" 2>/dev/null; do
+      kill -0 "$kp" 2>/dev/null || { cat "$BATS_TEST_TMPDIR/killer.out"; false; }
+      sleep 0.02
+    done
+    start_big_load
+    rc=0
+    wait "$kp" || rc=$?
+    echo "# $n: $(tail -n 1 "$BATS_TEST_TMPDIR/killer.out" | cut -c1-200)" >&3
+    [[ $rc -eq 0 ]] || { echo "the load moved fewer than $n entries into place"; cat "$BATS_TEST_TMPDIR/killer.out"; false; }
+    img_wait_imaged_restart "$pid" 30
+    check_after_crash "$BATS_TEST_TMPDIR/before"
+  done
   b load -i "$BIG"
   [[ $status -eq 0 ]]
   [[ $(api_get /images/fx-big:v1/json | jq -r .Id) == "$BIG_ID" ]]
