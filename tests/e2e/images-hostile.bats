@@ -4,7 +4,8 @@
 # (a world-writable directory and file are the bait), and the store is
 # byte-for-byte as before: the listing of DATA_ROOT/image (paths, sizes,
 # modes, owners, mtimes; tmp/ excluded) and the dump of store.db compare
-# equal, so no blob, row or directory was added.
+# equal, so no blob, row or directory was added; and nothing staged is
+# left in tmp/.
 #
 # Every hostile image has a valid first layer of its own: an engine that
 # commits layer by layer before it has seen the whole image leaves it behind
@@ -67,6 +68,11 @@ refused() {
     fi
     return 1
   fi
+  # nothing staged is left behind either (tmp/ would fill the disk until
+  # the next restart)
+  local staged
+  staged=$(find "$(store_dir)/tmp" -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null)
+  [[ -z $staged ]] || { echo "left in tmp/: $staged"; return 1; }
   # nothing listed under the fixture's name or id
   local id
   id=$(fx "$f" .id)
