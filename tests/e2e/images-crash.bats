@@ -35,6 +35,14 @@ setup() {
   img_setup_skip
 }
 
+# A test that failed half-way may leave its strace attached to imaged (not
+# yet reaped, so the pid is still ours).
+teardown() {
+  if [[ -s $BATS_TEST_TMPDIR/strace.pid ]]; then
+    kill -KILL "$(cat "$BATS_TEST_TMPDIR/strace.pid")" 2>/dev/null || true
+  fi
+}
+
 teardown_file() {
   e2e_teardown
   img_remove_fixtures
@@ -235,8 +243,9 @@ check_after_crash() {
     pid=$(e2e_svc_pid berth-imaged)
     sp= held=0
     if command -v strace >/dev/null; then
-      timeout 120 strace -f -qq -e trace=renameat2 -e inject=renameat2:delay_exit=300000 -o /dev/null -p "$pid" 3>&- &
+      strace -f -qq -e trace=renameat2 -e inject=renameat2:delay_exit=300000 -o /dev/null -p "$pid" 3>&- &
       sp=$!
+      echo "$sp" >"$BATS_TEST_TMPDIR/strace.pid"
       if all_traced "$pid"; then held=1; else echo "# strace could not attach: racing the commit" >&3; fi
     fi
     rm -f "$BATS_TEST_TMPDIR/killer.out"
@@ -252,7 +261,14 @@ check_after_crash() {
     start_big_load
     rc=0
     wait "$kp" || rc=$?
-    [[ -z $sp ]] || wait "$sp" 2>/dev/null || true
+    # imaged is dead: end strace now (by its pid), so that execd sees the
+    # exit at once (a tracee's parent hears of its death only after the
+    # tracer, and strace 6.1 can stall on a process killed while delayed)
+    if [[ -n $sp ]]; then
+      kill -KILL "$sp" 2>/dev/null || true
+      wait "$sp" 2>/dev/null || true
+      rm -f "$BATS_TEST_TMPDIR/strace.pid"   # reaped: its pid is free again
+    fi
     echo "# $n: $(tail -n 1 "$BATS_TEST_TMPDIR/killer.out" | cut -c1-160)" >&3
     [[ $rc -eq 0 ]] || { echo "the load moved fewer than $n entries into place"; cat "$BATS_TEST_TMPDIR/killer.out"; false; }
     img_wait_imaged_restart "$pid" 30
