@@ -19,9 +19,8 @@ PACKAGES=(
   # tests (systemd-container and mmdebstrap: scripts/systemd-check.sh)
   bats jq curl busybox-static python3 systemd-container mmdebstrap
   # image tests and bench (tests/e2e/images*.bats, bench/load.sh): zstd layers,
-  # the store's SQLite dump, podman load of what berth saves, strace to hold
-  # imaged mid-commit for a kill
-  zstd sqlite3 podman strace
+  # the store's SQLite dump, podman load of what berth saves
+  zstd sqlite3 podman
 )
 
 if [[ $(id -u) -ne 0 ]]; then

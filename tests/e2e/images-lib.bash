@@ -176,6 +176,13 @@ img_wait_imaged_restart() {
     sleep 0.1
   done
   echo "berth-imaged did not come back (old pid $old)"
+  ps -o pid,ppid,stat,wchan:24,cmd --ppid "$EXECD_PID" -p "$old" 2>/dev/null || true
+  grep -E '^(State|TracerPid)' "/proc/$old/status" 2>/dev/null || true
+  local t
+  for t in /proc/"$old"/task/*; do
+    [[ -e $t ]] && echo "task ${t##*/}: $(grep -E '^(State|TracerPid)' "$t/status" 2>/dev/null | tr '\n\t' '  ')"
+  done
+  tail -n 15 "$T/execd.log" 2>/dev/null || true
   return 1
 }
 
