@@ -220,27 +220,9 @@ int berth_msg_take_fd(berth_msg_t *m, size_t i) {
 }
 
 const char *berth_op_name(berth_op_t op) {
-  switch (op) {
-  case BERTH__IPC__ENVELOPE__OP__NOT_SET: return "none";
-  case BERTH__IPC__ENVELOPE__OP_HELLO: return "Hello";
-  case BERTH__IPC__ENVELOPE__OP_ERROR: return "Error";
-  case BERTH__IPC__ENVELOPE__OP_OK: return "Ok";
-  case BERTH__IPC__ENVELOPE__OP_PING: return "Ping";
-  case BERTH__IPC__ENVELOPE__OP_PONG: return "Pong";
-  case BERTH__IPC__ENVELOPE__OP_SERVICES_STATUS: return "ServicesStatus";
-  case BERTH__IPC__ENVELOPE__OP_SERVICES_STATUS_REPLY: return "ServicesStatusReply";
-  case BERTH__IPC__ENVELOPE__OP_ATTACH_PEER: return "AttachPeer";
-  case BERTH__IPC__ENVELOPE__OP_IMAGE_LOAD: return "ImageLoad";
-  case BERTH__IPC__ENVELOPE__OP_IMAGE_LOAD_REPLY: return "ImageLoadReply";
-  case BERTH__IPC__ENVELOPE__OP_IMAGE_SAVE: return "ImageSave";
-  case BERTH__IPC__ENVELOPE__OP_IMAGE_QUERY: return "ImageQuery";
-  case BERTH__IPC__ENVELOPE__OP_IMAGE_TAG: return "ImageTag";
-  case BERTH__IPC__ENVELOPE__OP_IMAGE_REMOVE: return "ImageRemove";
-  case BERTH__IPC__ENVELOPE__OP_IMAGE_PRUNE: return "ImagePrune";
-  case BERTH__IPC__ENVELOPE__OP_IMAGE_RESOLVE: return "ImageResolve";
-  case BERTH__IPC__ENVELOPE__OP_IMAGE_RESOLVE_REPLY: return "ImageResolveReply";
-  case BERTH__IPC__ENVELOPE__OP_DOCUMENT: return "Document";
-  case BERTH__IPC__ENVELOPE__OP_LAYER_CHECK: return "LayerCheck";
-  default: return "unknown";
-  }
+  /* The oneof's field names from the generated descriptor ("layer_check"). */
+  const ProtobufCFieldDescriptor *f =
+      op == BERTH__IPC__ENVELOPE__OP__NOT_SET ? NULL
+                                              : protobuf_c_message_descriptor_get_field(&berth__ipc__envelope__descriptor, op);
+  return op == BERTH__IPC__ENVELOPE__OP__NOT_SET ? "none" : f ? f->name : "unknown";
 }

@@ -100,14 +100,14 @@ show_log() {
   bad=$(grep '^case ' "$T/run/inject/results" | grep -v ' ok (' || true)
   [[ -z $bad ]] || { echo "failed cases:"; echo "$bad"; show_log; false; }
   # the refusals are the executor's: its log says why for each kind
-  grep -q 'may not send AttachPeer' "$T/run/inject/results"
+  grep -q 'may not send attach_peer' "$T/run/inject/results"
   grep -q 'protocol violation' "$T/execd.log"
   ! grep -Eq 'runtime error|AddressSanitizer' "$T/execd.log"
   grep -q 'got=accepted ok.*berth-imaged=running.*berth-netd=running' "$T/run/inject/results"
   # LayerCheck: a malformed chain id is EINVAL, a missing layer ENOENT naming it
   grep -q '^case layer-check-traversal .*errno 22: invalid layer chain id' "$T/run/inject/results"
   grep -q '^case layer-check-missing .*errno 2: layer sha256:0000.* is not in the image store' "$T/run/inject/results"
-  grep -q '^case image-load-to-exec .*errno 1: api may not send ImageLoad to exec' "$T/run/inject/results"
+  grep -q '^case image-load-to-exec .*errno 1: api may not send image_load to exec' "$T/run/inject/results"
 }
 
 @test "berth-execd is the same process and still alive" {

@@ -52,6 +52,17 @@ static const struct want {
     {OP(IMAGE_RESOLVE_REPLY), REPLY_ONLY, 0, K_NONE, 1},
     {OP(DOCUMENT), REPLY_ONLY, 1, K_REG, 1}, /* a sealed memfd */
     {OP(LAYER_CHECK), B_API, B_EXEC, 0, K_NONE, 0},
+    /* containers: the monitor channel in, channel and log fds out */
+    {OP(CONTAINER_CREATE), B_API, B_EXEC, 0, K_NONE, 0},
+    {OP(CONTAINER_START), B_API, B_EXEC, 1, K_SEQ, 0},
+    {OP(CONTAINER_SIGNAL), B_API, B_EXEC, 0, K_NONE, 0},
+    {OP(CONTAINER_DELETE), B_API, B_EXEC, 0, K_NONE, 0},
+    {OP(CONTAINER_STATE), B_API, B_EXEC, 0, K_NONE, 0},
+    {OP(CONTAINER_CONNECT), B_API, B_EXEC, 0, K_NONE, 0},
+    {OP(CONTAINER_LOG_OPEN), B_API, B_EXEC, 0, K_NONE, 0},
+    {OP(CONTAINER_STATE_REPLY), REPLY_ONLY, 0, K_NONE, 1},
+    {OP(CONTAINER_CHANNEL), REPLY_ONLY, 1, K_SEQ, 1},
+    {OP(CONTAINER_LOG_FILE), REPLY_ONLY, 1, K_REG, 1},
 };
 #define NOPS (sizeof want / sizeof want[0])
 /* Known peers plus values a peer could put on the wire (the enum is open). */
