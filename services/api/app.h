@@ -4,6 +4,7 @@
 #include "host.h"
 #include "http.h"
 #include "service.h"
+#include "ctr.h"
 
 typedef struct {
   api_host_t host;
@@ -14,6 +15,7 @@ typedef struct {
   uid_t exec_uid;
   /* Unit tests run handlers without a service: they set these edges instead. */
   berth_conn_t *test_exec_conn, *test_image_conn;
+  ctr_registry_t *ctrs;      /* containers (ctr.h) */
 } api_app_t;
 
 /* Upper bound on waiting for the executor to answer a request. */
@@ -33,6 +35,22 @@ void api_handle_image_history(api_request_t *r);
 void api_handle_image_tag(api_request_t *r);
 void api_handle_image_delete(api_request_t *r);
 void api_handle_berth_image_layers(api_request_t *r);
+/* Containers: ctr_create.c, ctr_inspect.c, ctr_list.c, ctr_admin.c (rename). */
+void api_handle_ctr_create(api_request_t *r);
+void api_handle_ctr_list(api_request_t *r);
+void api_handle_ctr_inspect(api_request_t *r);
+void api_handle_ctr_rename(api_request_t *r);
+/* Containers, runtime side: ctr_run.c and friends. */
+void api_handle_ctr_start(api_request_t *r);
+void api_handle_ctr_stop(api_request_t *r);
+void api_handle_ctr_kill(api_request_t *r);
+void api_handle_ctr_restart(api_request_t *r);
+void api_handle_ctr_wait(api_request_t *r);
+void api_handle_ctr_attach(api_request_t *r);
+void api_handle_ctr_resize(api_request_t *r);
+void api_handle_ctr_logs(api_request_t *r);
+void api_handle_ctr_delete(api_request_t *r);
+void api_handle_ctr_prune(api_request_t *r);
 
 /* ---- talking to berth-imaged and berth-execd (image_ipc.c) ---- */
 

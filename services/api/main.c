@@ -24,6 +24,20 @@ static const api_handler_fn handlers[API_ROUTE__MAX] = {
     [API_ROUTE_IMAGE_TAG] = api_handle_image_tag,
     [API_ROUTE_IMAGE_DELETE] = api_handle_image_delete,
     [API_ROUTE_BERTH_IMAGE_LAYERS] = api_handle_berth_image_layers,
+    [API_ROUTE_CTR_CREATE] = api_handle_ctr_create,
+    [API_ROUTE_CTR_LIST] = api_handle_ctr_list,
+    [API_ROUTE_CTR_PRUNE] = api_handle_ctr_prune,
+    [API_ROUTE_CTR_INSPECT] = api_handle_ctr_inspect,
+    [API_ROUTE_CTR_START] = api_handle_ctr_start,
+    [API_ROUTE_CTR_STOP] = api_handle_ctr_stop,
+    [API_ROUTE_CTR_KILL] = api_handle_ctr_kill,
+    [API_ROUTE_CTR_RESTART] = api_handle_ctr_restart,
+    [API_ROUTE_CTR_WAIT] = api_handle_ctr_wait,
+    [API_ROUTE_CTR_ATTACH] = api_handle_ctr_attach,
+    [API_ROUTE_CTR_RESIZE] = api_handle_ctr_resize,
+    [API_ROUTE_CTR_RENAME] = api_handle_ctr_rename,
+    [API_ROUTE_CTR_LOGS] = api_handle_ctr_logs,
+    [API_ROUTE_CTR_DELETE] = api_handle_ctr_delete,
 };
 
 static void usage(FILE *f) {

@@ -22,6 +22,20 @@ static const api_route_t routes[] = {
     {"POST", "/images/{name:.*}/tag", API_ROUTE_IMAGE_TAG, 0},
     {"DELETE", "/images/{name:.*}", API_ROUTE_IMAGE_DELETE, 0},
     {"GET", "/berth/v1/images/{name:.*}/layers", API_ROUTE_BERTH_IMAGE_LAYERS, 0},
+    {"POST", "/containers/create", API_ROUTE_CTR_CREATE, 1024 * 1024},
+    {"GET", "/containers/json", API_ROUTE_CTR_LIST, 0},
+    {"POST", "/containers/prune", API_ROUTE_CTR_PRUNE, 0},
+    {"GET", "/containers/{name}/json", API_ROUTE_CTR_INSPECT, 0},
+    {"POST", "/containers/{name}/start", API_ROUTE_CTR_START, 0},
+    {"POST", "/containers/{name}/stop", API_ROUTE_CTR_STOP, 0},
+    {"POST", "/containers/{name}/kill", API_ROUTE_CTR_KILL, 0},
+    {"POST", "/containers/{name}/restart", API_ROUTE_CTR_RESTART, 0},
+    {"POST", "/containers/{name}/wait", API_ROUTE_CTR_WAIT, 0},
+    {"POST", "/containers/{name}/attach", API_ROUTE_CTR_ATTACH, 0},
+    {"POST", "/containers/{name}/resize", API_ROUTE_CTR_RESIZE, 0},
+    {"POST", "/containers/{name}/rename", API_ROUTE_CTR_RENAME, 0},
+    {"GET", "/containers/{name}/logs", API_ROUTE_CTR_LOGS, 0},
+    {"DELETE", "/containers/{name}", API_ROUTE_CTR_DELETE, 0},
 };
 
 const api_route_t *api_route_table(size_t *n) {

@@ -35,6 +35,21 @@ typedef enum {
   API_ROUTE_IMAGE_TAG,         /* POST /images/{name}/tag */
   API_ROUTE_IMAGE_DELETE,      /* DELETE /images/{name} */
   API_ROUTE_BERTH_IMAGE_LAYERS, /* GET /berth/v1/images/{name}/layers */
+  /* containers */
+  API_ROUTE_CTR_CREATE,        /* POST /containers/create?name= */
+  API_ROUTE_CTR_LIST,          /* GET /containers/json */
+  API_ROUTE_CTR_PRUNE,         /* POST /containers/prune */
+  API_ROUTE_CTR_INSPECT,       /* GET /containers/{name}/json */
+  API_ROUTE_CTR_START,         /* POST /containers/{name}/start */
+  API_ROUTE_CTR_STOP,          /* POST /containers/{name}/stop?t= */
+  API_ROUTE_CTR_KILL,          /* POST /containers/{name}/kill?signal= */
+  API_ROUTE_CTR_RESTART,       /* POST /containers/{name}/restart?t= */
+  API_ROUTE_CTR_WAIT,          /* POST /containers/{name}/wait?condition= */
+  API_ROUTE_CTR_ATTACH,        /* POST /containers/{name}/attach (hijacked) */
+  API_ROUTE_CTR_RESIZE,        /* POST /containers/{name}/resize?h=&w= */
+  API_ROUTE_CTR_RENAME,        /* POST /containers/{name}/rename?name= */
+  API_ROUTE_CTR_LOGS,          /* GET /containers/{name}/logs */
+  API_ROUTE_CTR_DELETE,        /* DELETE /containers/{name}?force=&v= */
   API_ROUTE__MAX,
 } api_route_id_t;
 
