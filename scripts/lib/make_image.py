@@ -368,9 +368,11 @@ def _prng(seed, n):
 
 # ---- busybox ---------------------------------------------------------------
 
-def busybox_image(busybox_path, applets, mtime, arch, version, tag):
+def busybox_image(busybox_path, applets, mtime, arch, version, tag, extra=()):
     """The offline busybox image: /bin/busybox, one symlink per applet,
-    /etc/passwd and /etc/group, /root, /tmp (1777) and the empty mount points."""
+    /etc/passwd and /etc/group, /root, /tmp (1777) and the empty mount points;
+    plus `extra` files, (host path, image path) pairs, mode 0755 (the e2e
+    tests' berth-probe image: busybox + /probe)."""
     with open(busybox_path, "rb") as f:
         binary = f.read()
     ents = {}
@@ -398,6 +400,11 @@ def busybox_image(busybox_path, applets, mtime, arch, version, tag):
     add(entry("etc/passwd", data=b"root:x:0:0:root:/root:/bin/sh\n"
                                  b"nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n", mtime=mtime))
     add(entry("etc/group", data=b"root:x:0:\nnogroup:x:65534:\n", mtime=mtime))
+    for src, dest in extra:
+        with open(src, "rb") as f:
+            dest = dest.strip("/")
+            add_dirs(dest)
+            add(entry(dest, data=f.read(), mode=0o755, mtime=mtime))
     layer = Layer.of(list(ents.values()))
     history = [{"created": rfc3339(mtime),
                 "created_by": "scripts/make-busybox-image.sh (busybox-static %s)" % version}]
@@ -416,6 +423,8 @@ def _main():
     b.add_argument("--arch", required=True)
     b.add_argument("--version", required=True)
     b.add_argument("--tag", default="busybox:latest")
+    b.add_argument("--add", action="append", default=[], metavar="SRC:DEST",
+                   help="also add host file SRC as DEST (mode 0755)")
     g = sub.add_parser("big", help="a big multi-layer image of random data")
     g.add_argument("out")
     g.add_argument("--size-mb", type=int, default=200)
@@ -425,7 +434,8 @@ def _main():
     if a.cmd == "busybox":
         with open(a.applets) as f:
             applets = f.read().split()
-        img = busybox_image(a.busybox, applets, a.mtime, a.arch, a.version, a.tag)
+        extra = [tuple(x.split(":", 1)) for x in a.add]
+        img = busybox_image(a.busybox, applets, a.mtime, a.arch, a.version, a.tag, extra)
         write_archive(a.out, docker_archive_members([img], "legacy"), mtime=a.mtime)
         print(img.id)
     else:

@@ -1,0 +1,207 @@
+#!/usr/bin/env bats
+# Escape classes, end to end: what made real container runtimes leak the
+# host, tried from inside a berth container with the stock docker CLI.
+#   CVE-2019-5736  overwrite the runtime through /proc/self/exe or
+#                  /proc/PID/exe of an engine process
+#   CVE-2024-21626 a leaked host fd (only 0-2 may be open), `-w /proc/self/fd/N`
+#   ambient and inheritable capabilities
+#   CVE-2022-0492  a writable cgroup release_agent
+#   Docker's masked and read-only paths of /proc and /sys
+
+bats_require_minimum_version 1.5.0
+load helpers
+load images-lib
+load containers-lib
+
+setup_file() {
+  ctr_setup_file
+}
+
+teardown_file() {
+  ctr_teardown_file
+}
+
+setup() {
+  img_setup_skip
+}
+
+cap_of() {
+  awk -v k="$1" '$1 == k { print $2 }' <<<"$output"
+}
+
+@test "CVE-2019-5736 class: no engine process is visible, /proc/*/exe cannot be opened for writing, binaries unchanged" {
+  engine_hashes >"$T/hashes.before"
+  cat "$T/hashes.before"
+  [[ $(wc -l <"$T/hashes.before") -ge 4 ]]
+  # sh as pid 1, the probe as its child: every exe the container can see
+  d run --rm berth-probe sh -c '/probe open-exe; true'
+  [[ $status -eq 0 ]]
+  local targets
+  targets=$(sed -n 's/^exe [^ ]* -> //p' <<<"$output" | sort -u)
+  echo "exe targets: $targets"
+  [[ -n $targets ]]
+  # nothing but the container's own binaries
+  local t
+  while read -r t; do
+    [[ $t == /probe || $t == /bin/busybox ]] || { echo "foreign exe visible: $t"; false; }
+  done <<<"$targets"
+  # the pids the container sees: sh (1) and the probe
+  grep -Eqx 'pids: 1 [0-9]+' <<<"$output"
+  # every open for writing failed (ETXTBSY: the running binaries)
+  not grep -E '^open\(/proc/.*/exe, O_(WRONLY|RDWR)\): OK$' <<<"$output"
+  grep -qx 'open(/proc/self/exe, O_WRONLY): ETXTBSY' <<<"$output"
+  grep -qx 'open(/proc/1/exe, O_WRONLY): ETXTBSY' <<<"$output"
+
+  # seen from the host: every process in a running container's pid
+  # namespace is the container's (no monitor, no executor code)
+  d run -d --name esc-ns busybox sleep 1000
+  local pid ns p exe n=0
+  pid=$(ctr_pid esc-ns)
+  ns=$(readlink "/proc/$pid/ns/pid")
+  for p in /proc/[0-9]*; do
+    [[ $(readlink "$p/ns/pid" 2>/dev/null) == "$ns" ]] || continue
+    exe=$(readlink "$p/exe" 2>/dev/null || echo '?')
+    echo "in the container's pid ns: ${p#/proc/} $exe"
+    n=$((n + 1))
+    [[ $exe != *berth* ]] || { echo "engine process ${p#/proc/} in the container"; false; }
+  done
+  ((n == 1))
+  # the monitor is outside it, unprivileged and not dumpable: the
+  # container's root cannot reach it through /proc either
+  local m
+  for m in $(ctr_monitor_pids); do
+    [[ $(readlink "/proc/$m/ns/pid") != "$ns" ]]
+    [[ $(proc_status "$m" Uid | cut -f1 -d' ') == "$(id -u berth)" ]]
+    [[ $(proc_status "$m" CapEff) == "$NO_CAPS" ]]
+    [[ $(stat -c %u "/proc/$m") == 0 ]] # not dumpable: /proc/PID owned by root
+  done
+  dk rm -f esc-ns
+  engine_hashes >"$T/hashes.after"
+  diff "$T/hashes.before" "$T/hashes.after"
+}
+
+@test "CVE-2024-21626 class: only fds 0, 1 and 2 are open in the container" {
+  d run --rm berth-probe /probe fds
+  [[ $status -eq 0 ]]
+  grep -qx 'fds: 0 1 2' <<<"$output"
+  # with stdin attached too
+  run bash -c "echo | timeout 60 '$DOCKER' run -i --rm berth-probe /probe fds"
+  echo "$output"
+  grep -qx 'fds: 0 1 2' <<<"$output"
+  # and pid 1 of a running container, read from the host
+  d run -d --name esc-fds busybox sleep 1000
+  local pid fds
+  pid=$(ctr_pid esc-fds)
+  fds=$(ls "/proc/$pid/fd" | sort -n | tr '\n' ' ')
+  ls -l "/proc/$pid/fd"
+  [[ $fds == "0 1 2 " ]]
+  # none of them is a host file or directory: /dev/null, pipes or sockets
+  local f tgt
+  for f in 0 1 2; do
+    tgt=$(readlink "/proc/$pid/fd/$f")
+    [[ $tgt == /dev/null || $tgt == pipe:* || $tgt == socket:* || $tgt == /dev/pts/* ]] || { echo "fd $f -> $tgt"; false; }
+  done
+  dk rm -f esc-fds
+}
+
+@test "CVE-2024-21626 class: -w /proc/self/fd/N leads nowhere outside the container" {
+  local n
+  for n in 3 4 5 6 7 8 9; do
+    d run --rm -w "/proc/self/fd/$n" berth-probe /probe cwd
+    # a clean refusal or a cwd inside the container; never the host
+    not grep -q unreachable <<<"$output"
+    if [[ $status -eq 0 ]]; then
+      grep -Eq '^cwd: /' <<<"$output"
+    else
+      [[ $status -ge 125 && $status -le 127 ]]
+      [[ -n $output ]]
+    fi
+  done
+  # the cwd of pid 1 on the host is inside the container's root
+  d run -d --name esc-cwd -w /tmp busybox sleep 1000
+  local pid
+  pid=$(ctr_pid esc-cwd)
+  [[ $(readlink "/proc/$pid/cwd") == /tmp ]] || [[ $(readlink "/proc/$pid/cwd") == */rootfs/tmp ]] ||
+    { readlink "/proc/$pid/cwd"; false; }
+  dk rm -f esc-cwd
+  # a relative working directory is refused as dockerd refuses it (400)
+  d run --rm -w ../.. busybox pwd
+  [[ $status -eq 125 ]]
+  grep -q "the working directory '../..' is invalid, it needs to be an absolute path" <<<"$output"
+  [[ -z $(dk ps -aq) ]]
+}
+
+@test "ambient and inheritable capabilities are empty (default, --cap-add ALL, a non-root user)" {
+  local args
+  for args in "" "--cap-add ALL" "--user 65534" "--cap-add NET_ADMIN --user 65534:65534"; do
+    # shellcheck disable=SC2086
+    d run --rm $args berth-probe /probe caps
+    [[ $status -eq 0 ]]
+    [[ $(cap_of CapInh) == "$NO_CAPS" ]] || { echo "$args: CapInh $(cap_of CapInh)"; false; }
+    [[ $(cap_of CapAmb) == "$NO_CAPS" ]] || { echo "$args: CapAmb $(cap_of CapAmb)"; false; }
+  done
+  # --cap-add ALL: every capability the kernel has, in the container's
+  # user namespace only
+  d run --rm --cap-add ALL berth-probe /probe caps
+  [[ $(cap_of CapEff) == "$(proc_status "$EXECD_PID" CapBnd)" ]]
+}
+
+@test "CVE-2022-0492 class: no cgroup release_agent is writable, cgroup v1 cannot be mounted" {
+  local args
+  for args in "" "--cap-add SYS_ADMIN"; do
+    # shellcheck disable=SC2086
+    d run --rm $args berth-probe /probe release-agent
+    [[ $status -eq 0 ]]
+    not grep -E 'release_agent, O_WRONLY\): OK$' <<<"$output"
+  done
+
+  # with the default profile, no mount of any cgroup hierarchy
+  d run --rm berth-probe /probe release-agent
+  not grep -E '^unshare.*: OK$' <<<"$output"
+  not grep -E '^mount\(cgroup .*\): OK$' <<<"$output"
+  # the container's cgroup as the host sees it: the release_agent of a v1
+  # hierarchy is writable by host root only, never by the container's uid
+  local ra
+  for ra in /sys/fs/cgroup/*/release_agent; do
+    [[ -e $ra ]] || continue
+    [[ $(stat -c %u "$ra") == 0 ]]
+  done
+}
+
+@test "masked paths are masked (empty or absent) and read-only paths refuse writes" {
+  d run --rm berth-probe /probe masked
+  [[ $status -eq 0 ]]
+  local line path res
+  while read -r line; do
+    path=${line#masked }
+    path=${path%%:*}
+    res=${line#*: }
+    case $res in
+    'file 0 bytes' | 'dir 0 entries' | ENOENT | EACCES | EPERM) ;;
+    *) echo "not masked: $line"; false ;;
+    esac
+  done < <(grep '^masked ' <<<"$output")
+  [[ $(grep -c '^masked ' <<<"$output") -eq 10 ]]
+  grep -Eqx 'masked /proc/kcore: (file 0 bytes|EACCES|EPERM)' <<<"$output"
+  grep -Eqx 'masked /proc/keys: (file 0 bytes|EACCES|EPERM)' <<<"$output"
+  grep -Eqx 'masked /sys/firmware: (dir 0 entries|EACCES|EPERM)' <<<"$output"
+  not grep -E '^readonly .*: OK$' <<<"$output"
+  # EROFS (a read-only bind), or EACCES first: host root owns them and is
+  # not mapped in the container's user namespace
+  grep -Eqx 'readonly open\(/proc/sysrq-trigger, O_WRONLY\): (EROFS|EACCES)' <<<"$output"
+  grep -Eqx 'readonly open\(/proc/sys/kernel/core_pattern, O_WRONLY\): (EROFS|EACCES)' <<<"$output"
+  # masked as Docker masks them: each one that exists on the host is a
+  # mount point (a /dev/null bind or a read-only tmpfs) in the container
+  d run --rm busybox cat /proc/self/mountinfo
+  local mps p
+  mps=$(awk '{ print $5 }' <<<"$output")
+  for p in /proc/acpi /proc/kcore /proc/keys /proc/latency_stats /proc/timer_list /proc/timer_stats \
+    /proc/sched_debug /proc/scsi /sys/firmware /sys/devices/virtual/powercap; do
+    [[ -e $p ]] || continue
+    grep -qx "$p" <<<"$mps" || { echo "$p exists on the host but is not masked in the container"; false; }
+  done
+  for p in /proc/bus /proc/fs /proc/irq /proc/sys /proc/sysrq-trigger; do
+    [[ -e $p ]] || continue
+    grep -qx "$p" <<<"$mps" || { echo "read-only path $p is not a mount point in the container"; false; }
+  done
+}
