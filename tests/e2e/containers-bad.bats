@@ -76,7 +76,7 @@ create() {
   [[ $CODE == 400 && $MSG == 'Minimum memory limit allowed is 6MB' ]]
   d run --rm -m 64m --memory-swap 32m busybox true
   [[ $status -eq 125 ]]
-  grep -q 'Minimum memoryswap limit should be larger than memory limit, see usage' <<<"$output"
+  grep -qi 'Minimum memoryswap limit should be larger than memory limit, see usage' <<<"$output"
   create '{"Image":"busybox","HostConfig":{"Memory":-5}}'
   [[ $CODE == 400 ]]
   [[ -n $MSG ]]
