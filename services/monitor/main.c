@@ -248,11 +248,6 @@ int main(int argc, char **argv) {
     m->oom_known = true;
   if (logfile_open(&m->log, FD_MONDIR, m->args.log_max_size, m->args.log_max_files, &err) < 0)
     return fail(&err, "start-up");
-  m->chans = chans_new(m->args.pid, started_ns, &m->args);
-  if (m->chans == NULL || chans_add(m->chans, FD_CHANNEL0, true) < 0) {
-    fprintf(stderr, "berth-monitor: out of memory\n");
-    return 1;
-  }
   m->out_open[LOG_STREAM_STDOUT] = true;
   m->out_open[LOG_STREAM_STDERR] = !m->args.tty;
   /* gmtime_r reads the zone once (glibc): before the filter, not under it. */
@@ -261,6 +256,12 @@ int main(int argc, char **argv) {
   gmtime_r(&t0, &tm0);
   if (monitor_seccomp(&err) < 0)
     return fail(&err, "start-up");
+  /* The hello goes out under the filter: once apid has it, all is set. */
+  m->chans = chans_new(m->args.pid, started_ns, &m->args);
+  if (m->chans == NULL || chans_add(m->chans, FD_CHANNEL0, true) < 0) {
+    fprintf(stderr, "berth-monitor: out of memory\n");
+    return 1;
+  }
   run(m);
   finish(m);
   return 0;
