@@ -25,6 +25,14 @@
 /* After 'x' was queued: how long a channel may take to read it. */
 #define FAREWELL_STALL_MS 5000
 
+#ifdef BERTH_SANITIZER
+/* LeakSanitizer stops the world with ptrace, which the filter kills. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) {
+  return "detect_leaks=0";
+}
+#endif
+
 typedef struct {
   monitor_args_t args;
   logfile_t *log;

@@ -66,9 +66,10 @@ static int child_rotate(void) {
 static int child_echo(void) {
   char line[256];
   WS(1, "ready\n");
+  char out[300];
   while (read_line(line, sizeof line) > 0) {
-    WS(1, "got ");
-    WS(1, line);
+    snprintf(out, sizeof out, "got %s", line);
+    WS(1, out); /* one write: one 'o' message */
   }
   WS(1, "eof\n");
   return 0;
@@ -90,11 +91,11 @@ static int child_oom(void) {
 
 #define FLOOD_LINES 100000 /* 4 MB */
 static int child_flood(void) {
-  static char buf[40 * 1000];
+  static char buf[40 * 1000 + 1]; /* + the last snprintf NUL */
   for (int i = 0; i < FLOOD_LINES; i += 1000) {
     for (int k = 0; k < 1000; k++)
       snprintf(buf + k * 40, 41, "%039d\n", i + k);
-    wr(1, buf, sizeof buf);
+    wr(1, buf, 40 * 1000);
   }
   WS(3, "done");
   return 0;
@@ -300,7 +301,9 @@ static void test_backpressure(void) {
     ok = memcmp(c.out + (size_t)i * 40, want, 40) == 0;
   }
   tap_ok(ok && c.got_exit && c.code == 0, "backpressure: nothing lost or reordered (%zu bytes)", c.out_len);
-  mon_wait(&m, 5000);
+  int st = mon_wait(&m, 5000);
+  if (st != 0 || !ok)
+    tap_diag("monitor status %d, stderr: %s", st, m.err);
   static logline_t l[FLOOD_LINES + 1];
   int n = read_log(m.mon, "log.json", l, FLOOD_LINES + 1);
   tap_ok(n == FLOOD_LINES, "backpressure: every line in the log (%d)", n);
