@@ -248,7 +248,11 @@ int main(int argc, char **argv) {
     berth_error_errno(&err, "PR_SET_DUMPABLE");
     return fail(&err, "start-up");
   }
-  signal(SIGPIPE, SIG_IGN);
+  /* Only SIGKILL ends the monitor early: a scope or session stop signals
+   * every process, and the monitor must outlive its container to record it. */
+  static const int ignored[] = { SIGPIPE, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2 };
+  for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+    signal(ignored[i], SIG_IGN);
   int64_t started_ns = monitor_now_ns();
   if (monitor_oom_count(m->args.cgroup_v1, &m->oom_start, &err) < 0)
     berth_error_print(&err, stderr, "berth-monitor: OOM kills will not be reported");

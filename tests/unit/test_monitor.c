@@ -425,6 +425,12 @@ static void test_killed_and_sandbox(void) {
   st = read_file(path, "status", NULL);
   tap_ok(st && strstr(st, "Seccomp:\t2") && strstr(st, "NoNewPrivs:\t1"), "the monitor runs under its seccomp filter");
   free(st);
+  kill(m.mpid, SIGTERM);
+  kill(m.mpid, SIGHUP);
+  uint8_t buf[64];
+  ssize_t n = mon_recv(m.chan, buf, sizeof buf, 5000); /* "ready" */
+  tap_ok(n > 0 && mon_recv(m.chan, buf, sizeof buf, 300) < 0 && kill(m.mpid, 0) == 0 &&
+         waitpid(m.mpid, NULL, WNOHANG) == 0, "SIGTERM and SIGHUP do not end the monitor");
   kill(m.mpid, SIGKILL);
   collected_t c;
   mon_collect(m.chan, &c, 5000);
