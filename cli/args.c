@@ -46,7 +46,7 @@ static void flag_name(const cli_opt_t *o, char *buf, size_t len) {
     snprintf(buf, len, "--%s", o->long_name);
 }
 
-static int bad_value(cli_ctx_t *ctx, const cli_opt_t *o, const char *value, const char *why) {
+int cli_bad_value(cli_ctx_t *ctx, const cli_opt_t *o, const char *value, const char *why) {
   char name[64], msg[512];
   flag_name(o, name, sizeof name);
   snprintf(msg, sizeof msg, "invalid argument \"%s\" for \"%s\" flag: %s", value, name, why);
@@ -65,7 +65,7 @@ static int set_option(cli_ctx_t *ctx, const cli_opt_t *o, const char *value) {
              strcmp(value, "FALSE") == 0 || strcmp(value, "False") == 0 || strcmp(value, "F") == 0)
       v = false;
     else
-      return bad_value(ctx, o, value, "invalid syntax (want true or false)");
+      return cli_bad_value(ctx, o, value, "invalid syntax (want true or false)");
     *(bool *)o->target = v;
     return -1;
   }
@@ -74,7 +74,7 @@ static int set_option(cli_ctx_t *ctx, const cli_opt_t *o, const char *value) {
     return -1;
   case CLI_OPT_LIST:
     if (o->check && !o->check(value))
-      return bad_value(ctx, o, value, o->check_error ? o->check_error : "invalid value");
+      return cli_bad_value(ctx, o, value, o->check_error ? o->check_error : "invalid value");
     if (cli_strv_push(o->target, value) < 0) {
       fprintf(stderr, "out of memory\n");
       return CLI_EXIT_ERROR;
@@ -136,9 +136,9 @@ static int parse_long(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_opt_t 
 static int parse_short(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_opt_t *opts, int argc, char **argv, int *i) {
   const char *a = argv[*i];
   for (const char *p = a + 1; *p; p++) {
-    if (*p == 'h')
-      return help(ctx, cmd);
     const cli_opt_t *o = find_short(opts, *p);
+    if (*p == 'h' && o == NULL) /* -h is help unless the command has its own (run: --hostname) */
+      return help(ctx, cmd);
     if (o == NULL) {
       char msg[256];
       snprintf(msg, sizeof msg, "unknown shorthand flag: '%c' in %s", *p, a);
@@ -164,8 +164,8 @@ static int parse_short(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_opt_t
   return -1;
 }
 
-int cli_parse_args(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_opt_t *opts, int argc, char **argv,
-                   cli_strv_t *pos) {
+static int parse_args(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_opt_t *opts, int argc, char **argv,
+                      cli_strv_t *pos, bool interspersed) {
   if (ctx->cmd_path[0] == '\0')
     snprintf(ctx->cmd_path, sizeof ctx->cmd_path, "%s", cmd->name);
   bool options_done = false;
@@ -177,6 +177,7 @@ int cli_parse_args(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_opt_t *op
         fprintf(stderr, "out of memory\n");
         return CLI_EXIT_ERROR;
       }
+      options_done |= !interspersed;
     } else if (strcmp(a, "--") == 0) {
       options_done = true;
     } else if (a[1] == '-') {
@@ -188,6 +189,16 @@ int cli_parse_args(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_opt_t *op
       return r;
   }
   return -1;
+}
+
+int cli_parse_args(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_opt_t *opts, int argc, char **argv,
+                   cli_strv_t *pos) {
+  return parse_args(ctx, cmd, opts, argc, argv, pos, true);
+}
+
+int cli_parse_args_head(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_opt_t *opts, int argc, char **argv,
+                        cli_strv_t *pos) {
+  return parse_args(ctx, cmd, opts, argc, argv, pos, false);
 }
 
 int cli_check_args(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_strv_t *pos, int min, int max) {

@@ -246,6 +246,12 @@ typedef struct {
  * pos. Returns -1 to go on, otherwise the exit code to return now. */
 int cli_parse_args(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_opt_t *opts, int argc, char **argv,
                    cli_strv_t *pos);
+/* As cli_parse_args, but options end at the first positional argument
+ * (docker run IMAGE COMMAND -x: "-x" belongs to COMMAND). */
+int cli_parse_args_head(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_opt_t *opts, int argc, char **argv,
+                        cli_strv_t *pos);
+/* "invalid argument \"V\" for \"-m, --memory\" flag: WHY" as a usage error (125). */
+int cli_bad_value(cli_ctx_t *ctx, const cli_opt_t *o, const char *value, const char *why);
 /* Checks the number of positional arguments (max < 0: no limit), with the
  * docker CLI's messages; -1 to go on, else CLI_EXIT_USAGE. */
 int cli_check_args(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_strv_t *pos, int min, int max);

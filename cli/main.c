@@ -7,12 +7,15 @@
 #include <string.h>
 #include "berth.h"
 #include "cli.h"
+#include "ctr.h"
 
 /* Top-level commands, as `berth --help` lists them. */
-static const cli_command_t *const management[] = { &cli_cmd_image, NULL };
+static const cli_command_t *const management[] = { &cli_cmd_container, &cli_cmd_image, NULL };
 static const cli_command_t *const commands[] = {
-  &cli_cmd_history, &cli_cmd_images, &cli_cmd_info, &cli_cmd_load, &cli_cmd_rmi,
-  &cli_cmd_save, &cli_cmd_tag, &cli_cmd_version, NULL,
+  &cli_cmd_attach, &cli_cmd_create, &cli_cmd_history, &cli_cmd_images, &cli_cmd_info, &cli_cmd_inspect,
+  &cli_cmd_kill, &cli_cmd_load, &cli_cmd_logs, &cli_cmd_ps, &cli_cmd_rename, &cli_cmd_restart, &cli_cmd_rm,
+  &cli_cmd_rmi, &cli_cmd_run, &cli_cmd_save, &cli_cmd_start, &cli_cmd_stop, &cli_cmd_tag, &cli_cmd_version,
+  &cli_cmd_wait, NULL,
 };
 
 static const cli_command_t *find_command(const char *name) {
