@@ -176,9 +176,9 @@ static int run_or_create(cli_ctx_t *ctx, int argc, char **argv, bool run) {
   char id[72];
   int cr = create(ctx, o.name, body, id, &err);
   json_object *cfg = body;
-  if (cr < 0) {
+  if (cr < 0) { /* docker run: 125 with help; docker create: the error, exit 1 */
     json_object_put(cfg);
-    r = status_fail(ctx, &err);
+    r = run ? status_fail(ctx, &err) : cli_fail(&err);
     goto out;
   }
   if (!run) {

@@ -416,8 +416,12 @@ char *cli_json_compact(const char *text, size_t len, char *why, size_t wlen) {
       }
       if (i < used)
         *w++ = '"';
-    } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+    } else if (strchr("{}[],:-+.0123456789eEtrufalsn", c) != NULL && c != '\0') {
       *w++ = c;
+    } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+      snprintf(why, wlen, "invalid character '%c'", c);
+      free(out);
+      return NULL;
     }
   }
   *w = '\0';
