@@ -363,7 +363,8 @@ json_object *cli_run_body(const cli_run_opts_t *o, bool run, const char *image, 
   add(body, "AttachStderr", json_object_new_boolean(err));
   add(body, "Tty", json_object_new_boolean(o->tty));
   add(body, "OpenStdin", json_object_new_boolean(o->interactive));
-  add(body, "StdinOnce", json_object_new_boolean(run && o->interactive && in));
+  /* docker: "when allocating stdin in attached mode, close stdin at client disconnect" */
+  add(body, "StdinOnce", json_object_new_boolean(o->interactive && in));
   add(body, "Env", environment(o, &e));
   json_object *cmd = NULL;
   if (argc > 0) {

@@ -317,11 +317,22 @@ static void test_run_body(void) {
   cli_run_opts_free(&o);
   cli_strv_free(&pos);
 
-  char *argv2[] = { "run", "-d", "busybox", NULL };
+  char *argv3[] = { "create", "-i", "busybox", NULL };
   memset(&o, 0, sizeof o);
-  parse_run(&o, &pos, true, 3, argv2);
+  parse_run(&o, &pos, false, 3, argv3);
+  b = cli_run_body(&o, false, pos.v[0], 0, NULL, 0, 0, why, sizeof why);
+  str_is(jstr(b, "StdinOnce"), "true", "create -i: StdinOnce too (stdin closed when the attached client ends)");
+  json_object_put(b);
+  cli_run_opts_free(&o);
+  cli_strv_free(&pos);
+
+  char *argv2[] = { "run", "-d", "-i", "busybox", NULL };
+  memset(&o, 0, sizeof o);
+  parse_run(&o, &pos, true, 4, argv2);
   b = cli_run_body(&o, true, pos.v[0], 0, NULL, 0, 0, why, sizeof why);
   str_is(jstr(b, "AttachStdout"), "false", "-d attaches nothing");
+  str_is(jstr(b, "StdinOnce"), "false", "-d -i: stdin kept open, not once");
+  str_is(jstr(b, "OpenStdin"), "true", "-d -i: OpenStdin");
   str_is(jstr(b, "Cmd"), "null", "no command: null (the image's)");
   str_is(jstr(b, "Entrypoint"), "null", "no --entrypoint: null");
   str_is(jstr(b, "HostConfig.NetworkMode"), "\"default\"", "NetworkMode default");
