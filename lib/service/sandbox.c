@@ -87,7 +87,13 @@ static const char *const common_allow[] = {
  * common_allow). Archives stream through pipes (pipe2, F_SETPIPE_SZ via
  * fcntl: common); Document replies are memfds it only reads or maps. */
 static const char *const api_allow[] = {
-  "accept", "accept4", "listen", "sendfile", "splice", NULL,
+  "accept", "accept4", "listen", "sendfile", "splice",
+  /* The container registry: SQLite in WAL mode at DATA_ROOT/api/containers.db
+   * (creates the database, -wal and -shm files: open with write flags, see
+   * add_open_rules; the -shm mapping and the fcntl locks are in common_allow;
+   * synchronous=FULL fsyncs; the WAL is truncated on reset and unlinked when
+   * the last connection closes). */
+  "fsync", "fdatasync", "ftruncate", "fallocate", "unlink", NULL,
 };
 
 /* berth-imaged: the content store (SQLite in WAL mode: fcntl locks, pread/
@@ -166,7 +172,8 @@ static int add_clone_rules(scmp_filter_ctx ctx, berth_error_t *err) {
   return add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL, err);
 }
 
-/* open/openat: read-only unless the service writes files (imaged). */
+/* open/openat: read-only unless the service writes files (imaged's store,
+ * apid's container database). */
 static int add_open_rules(scmp_filter_ctx ctx, bool may_write, berth_error_t *err) {
   if (may_write)
     return add_rule(ctx, SCMP_ACT_ALLOW, "openat", 0, NULL, err) < 0 ? -1
@@ -261,10 +268,14 @@ static int build_filter(scmp_filter_ctx ctx, Berth__Ipc__Peer self, berth_error_
   bool net = self == BERTH__IPC__PEER__PEER_NET;
 
   if (add_list(ctx, SCMP_ACT_KILL_PROCESS, kill_list, err) < 0 || add_list(ctx, SCMP_ACT_ALLOW, common_allow, err) < 0 ||
-      add_clone_rules(ctx, err) < 0 || add_open_rules(ctx, image, err) < 0 || add_self_signal_rules(ctx, err) < 0 ||
+      add_clone_rules(ctx, err) < 0 || add_open_rules(ctx, image || api, err) < 0 || add_self_signal_rules(ctx, err) < 0 ||
       add_prctl_rules(ctx, err) < 0 || add_ioctl_rules(ctx, net, err) < 0 || add_sanitizer_rules(ctx, err) < 0)
     return -1;
   if (api && add_list(ctx, SCMP_ACT_ALLOW, api_allow, err) < 0)
+    return -1;
+  /* apid: the AF_UNIX socketpair whose one end ContainerStart hands to the monitor. */
+  static const unsigned long unix_only[] = { AF_UNIX };
+  if (api && add_arg_eq(ctx, "socketpair", 0, unix_only, ARRAY_LEN(unix_only), err) < 0)
     return -1;
   if (image && (add_list(ctx, SCMP_ACT_ALLOW, image_allow, err) < 0 || add_mknod_rules(ctx, err) < 0))
     return -1;

@@ -15,7 +15,8 @@ typedef struct {
   uid_t exec_uid;
   /* Unit tests run handlers without a service: they set these edges instead. */
   berth_conn_t *test_exec_conn, *test_image_conn;
-  ctr_registry_t *ctrs;      /* containers (ctr.h) */
+  ctr_registry_t *ctrs;      /* containers (ctr.h); NULL when containers.db cannot be opened */
+  ctr_policy_t policy;       /* the container policy from the config file (ctr.h) */
 } api_app_t;
 
 /* Upper bound on waiting for the executor to answer a request. */

@@ -6,10 +6,6 @@
 #define PENDING(fn) \
   void fn(api_request_t *r) { api_reply_error(r, 501, "not implemented yet"); }
 
-PENDING(api_handle_ctr_create)
-PENDING(api_handle_ctr_list)
-PENDING(api_handle_ctr_inspect)
-PENDING(api_handle_ctr_rename)
 PENDING(api_handle_ctr_start)
 PENDING(api_handle_ctr_stop)
 PENDING(api_handle_ctr_kill)

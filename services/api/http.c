@@ -18,6 +18,10 @@
 
 static void kick(api_server_t *s);
 
+void api_http_kick(api_server_t *s) {
+  kick(s);
+}
+
 /* The request path as it may appear in a log line: no control characters. */
 static void log_safe(const char *in, char *out, size_t outlen) {
   size_t o = 0;
@@ -555,6 +559,7 @@ void api_server_free(api_server_t *s) {
     return;
   /* MHD must not be stopped with suspended connections: answer them first,
    * and give those answers up to a second to leave. */
+  api_http_close_upgrades(s);
   while (s->suspended) {
     api_request_t *r = s->suspended;
     r->draining = 1;

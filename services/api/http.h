@@ -116,3 +116,44 @@ void api_request_wake(api_request_t *r);
  * streamed response slept waiting for data. */
 unsigned api_server_body_pauses(const api_server_t *s);
 unsigned api_server_output_pauses(const api_server_t *s);
+
+/* ---- hijacked connections (attach) ------------------------------------
+ * Docker's attach takes over the connection: dockerd answers 101 with
+ * Content-Type application/vnd.docker.raw-stream, Connection: Upgrade and
+ * Upgrade: tcp, then raw bytes flow both ways (libmicrohttpd writes its own
+ * reason phrase, "Switching Protocols", where dockerd writes "UPGRADED":
+ * clients read only the code). A request without `Connection: Upgrade`
+ * (older clients) gets a 200 whose body carries the same output bytes, and
+ * no input. The raw socket is driven from the sd-event loop: output is
+ * queued (api_upgrade_send never blocks; the caller watches
+ * api_upgrade_pending for backpressure), input arrives through ops->input,
+ * and the client's half-close (shutdown(SHUT_WR): recv() == 0) is
+ * ops->input_end: output keeps flowing until api_upgrade_close. */
+typedef struct api_upgrade api_upgrade_t;
+
+typedef struct {
+  /* Bytes the client sent (all consumed; call api_upgrade_pause_input to stop reading). */
+  void (*input)(api_upgrade_t *u, const char *data, size_t len, void *ud);
+  /* The client closed its sending side (never called without an upgrade: no input then). */
+  void (*input_end)(api_upgrade_t *u, void *ud);
+  /* Every queued output byte was written. */
+  void (*drained)(api_upgrade_t *u, void *ud);
+  /* The connection is gone (client vanished, write error, server stopping)
+   * without api_upgrade_close: after this returns u is freed. */
+  void (*closed)(api_upgrade_t *u, void *ud);
+} api_upgrade_ops_t;
+
+/* The one reply to r: 101 (or 200 without Upgrade) and a hijacked stream.
+ * Returns the stream (output may be queued at once), or NULL when r was
+ * answered with an error instead. */
+api_upgrade_t *api_reply_upgrade(api_request_t *r, const char *content_type, const api_upgrade_ops_t *ops, void *ud);
+/* Whether the client asked for an upgrade (Connection: Upgrade with an Upgrade header). */
+int api_request_wants_upgrade(const api_request_t *r);
+/* Queues len bytes; 0, or -1 when the stream is closing or gone. */
+int api_upgrade_send(api_upgrade_t *u, const void *data, size_t len);
+size_t api_upgrade_pending(const api_upgrade_t *u);
+void api_upgrade_pause_input(api_upgrade_t *u, int paused);
+/* The caller is done: no more callbacks; queued output is flushed (for at
+ * most API_UPGRADE_FLUSH_SEC), unread input dropped, the connection closed. */
+void api_upgrade_close(api_upgrade_t *u);
+#define API_UPGRADE_FLUSH_SEC 30u

@@ -16,6 +16,7 @@ struct api_server {
   unsigned draining;          /* at shutdown: requests answered or aborted, not yet gone */
   int listen_fd;              /* owned until MHD took it */
   unsigned body_pauses, output_pauses;
+  api_upgrade_t *upgrades;    /* hijacked streams (http_upgrade.c) */
 };
 
 /* Kernel credentials of one connection, read once when it is accepted. */
@@ -47,6 +48,7 @@ struct api_request {
   int queue_failed;    /* no response could be queued: the connection must be cut */
   unsigned status;
   sd_event_source *deadline;
+  sd_event_source *hangup;   /* sleeping streamed response: watches the client leaving */
   char *timeout_msg;
   const api_stream_ops_t *ops;
   void *ops_ud;
@@ -64,3 +66,8 @@ void api_http_finish_reply(api_request_t *r, unsigned status, struct MHD_Respons
 enum MHD_Result api_http_stream_body(api_request_t *r, const char *upload_data, size_t *upload_data_size);
 /* Calls ops->done once (request over). */
 void api_http_stream_done(api_request_t *r);
+/* Runs MHD soon (something changed outside its callbacks). */
+void api_http_kick(api_server_t *s);
+/* http_upgrade.c: at shutdown, closes every hijacked stream (their owners
+ * get ops->closed); the requests then complete like the others. */
+void api_http_close_upgrades(api_server_t *s);

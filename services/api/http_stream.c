@@ -1,6 +1,7 @@
 /* Streamed request bodies and responses on libmicrohttpd (see http.h):
  * backpressure both ways by suspending the connection, never by buffering. */
 #include <string.h>
+#include <sys/epoll.h>
 #include "http_impl.h"
 #include "log.h"
 
@@ -12,7 +13,34 @@ void api_request_attach(api_request_t *r, const api_stream_ops_t *ops, void *ud)
   r->ops_ud = ud;
 }
 
+static void unwatch_hangup(api_request_t *r) {
+  r->hangup = sd_event_source_disable_unref(r->hangup);
+}
+
+/* The client closed while its response sleeps (a long `wait`, `logs -f`):
+ * MHD does not poll a suspended connection, so without this the request
+ * would hold its slot until the event it waits for. Cut it now. */
+static int on_hangup(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+  api_request_t *r = userdata;
+  unwatch_hangup(r);
+  r->aborted = 1;
+  if (r->out_paused) {
+    r->out_paused = 0;
+    api_http_resume_conn(r);
+  }
+  return 0;
+}
+
+static void watch_hangup(api_request_t *r) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (r->hangup || ci == NULL)
+    return;
+  if (sd_event_add_io(r->srv->event, &r->hangup, ci->connect_fd, EPOLLRDHUP, on_hangup, r) < 0)
+    r->hangup = NULL;
+}
+
 void api_http_stream_done(api_request_t *r) {
+  unwatch_hangup(r);
   const api_stream_ops_t *ops = r->ops;
   r->ops = NULL;
   if (ops && ops->done)
@@ -65,6 +93,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     r->out_paused = 1;
     r->srv->output_pauses++;
     api_http_suspend_conn(r);
+    watch_hangup(r);
     return 0;
   }
   if (n == API_STREAM_END)
@@ -93,6 +122,7 @@ void api_request_wake(api_request_t *r) {
   if (!r->out_paused || r->finished)
     return;
   r->out_paused = 0;
+  unwatch_hangup(r);
   api_http_resume_conn(r);
 }
 

@@ -73,6 +73,18 @@ int main(int argc, char **argv) {
   }
   /* Host facts: world-readable files the sandbox still lets us open read-only. */
   api_host_probe(&app.host, berth_service_data_root(app.svc));
+  /* Containers: the policy (a wrong type in the config file stops us, like
+   * any broken setting) and the registry (when it cannot be opened, the
+   * container endpoints answer 503 and the rest of the API still works). */
+  if (ctr_policy_load(berth_service_config(app.svc), berth_service_config_path(app.svc), &app.policy, &err) < 0) {
+    log_err("%s", err->msg);
+    berth_error_release(&err);
+    return 1;
+  }
+  if (ctr_registry_open(berth_service_data_root(app.svc), &app.ctrs, &err) < 0) {
+    log_err("containers unavailable: %s", err->msg);
+    berth_error_release(&err);
+  }
 
   api_server_t *server = NULL;
   api_server_config_t scfg = {
@@ -93,5 +105,7 @@ int main(int argc, char **argv) {
   int rc = berth_service_run(app.svc);
   app.svc = NULL;
   api_server_free(server);
+  ctr_registry_free(app.ctrs);
+  ctr_policy_release(&app.policy);
   return rc;
 }
