@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include "app.h"
+#include "ctr_rt.h"
 #include "berth.h"
 #include "log.h"
 
@@ -85,6 +86,8 @@ int main(int argc, char **argv) {
     log_err("containers unavailable: %s", err->msg);
     berth_error_release(&err);
   }
+  /* Containers the records say running: ask the executor, reconnect to their monitors. */
+  ctr_recover_all(&app);
 
   api_server_t *server = NULL;
   api_server_config_t scfg = {

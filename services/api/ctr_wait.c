@@ -1,0 +1,131 @@
+/* POST /containers/{id}/wait?condition=not-running|next-exit|removed.
+ * docker run sends it BEFORE start and only starts once the response head
+ * arrived (the client's ContainerWait returns after the head), so the 200
+ * head goes out at once and the body {"StatusCode":N,"Error":null} follows
+ * the event, as dockerd does since API 1.30. No deadline: a wait lasts as
+ * long as the container runs (a client that hangs up is noticed by http). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ctr_rt.h"
+#include "log.h"
+
+enum { WAIT_NOT_RUNNING, WAIT_NEXT_EXIT, WAIT_REMOVED };
+
+struct ctr_waiter {
+  ctr_runtime_t *rt;   /* NULL once answered or detached */
+  api_request_t *r;
+  int cond;
+  bool ready;
+  char body[96];
+  size_t len, off;
+  ctr_waiter_t *next;
+};
+
+static void unlink_waiter(ctr_waiter_t *w) {
+  if (w->rt == NULL)
+    return;
+  for (ctr_waiter_t **pp = &w->rt->waiters; *pp; pp = &(*pp)->next)
+    if (*pp == w) {
+      *pp = w->next;
+      break;
+    }
+  w->rt = NULL;
+  w->next = NULL;
+}
+
+static void answer(ctr_waiter_t *w, int exit_code) {
+  int n = snprintf(w->body, sizeof w->body, "{\"StatusCode\":%d,\"Error\":null}\n", exit_code);
+  w->len = n > 0 ? (size_t)n : 0;
+  w->ready = true;
+  api_request_wake(w->r);
+}
+
+static ssize_t wait_read(api_request_t *r, char *buf, size_t max, void *ud) {
+  ctr_waiter_t *w = ud;
+  if (!w->ready)
+    return 0;
+  if (w->off >= w->len)
+    return API_STREAM_END;
+  size_t n = w->len - w->off;
+  if (n > max)
+    n = max;
+  memcpy(buf, w->body + w->off, n);
+  w->off += n;
+  return (ssize_t)n;
+}
+
+static void wait_done(api_request_t *r, void *ud) {
+  ctr_waiter_t *w = ud;
+  unlink_waiter(w);
+  api_request_unref(w->r);
+  free(w);
+}
+
+static const api_stream_ops_t wait_ops = {.read = wait_read, .done = wait_done};
+
+/* Answers (and detaches) the waiters the event concerns. */
+static void answer_some(ctr_runtime_t *rt, bool exited_event, bool removed_event) {
+  for (ctr_waiter_t **pp = &rt->waiters; *pp;) {
+    ctr_waiter_t *w = *pp;
+    bool go = removed_event || (exited_event && w->cond != WAIT_REMOVED);
+    if (!go) {
+      pp = &w->next;
+      continue;
+    }
+    *pp = w->next;
+    w->rt = NULL;
+    w->next = NULL;
+    answer(w, rt->c->exit_code);
+  }
+}
+
+void ctr_wait_exited(ctr_runtime_t *rt) {
+  answer_some(rt, true, false);
+}
+
+void ctr_wait_removed(ctr_runtime_t *rt) {
+  answer_some(rt, true, true);
+}
+
+void ctr_wait_release(ctr_runtime_t *rt) {
+  /* The runtime goes away (removal): nobody may wait on it any more. */
+  answer_some(rt, true, true);
+}
+
+void api_handle_ctr_wait(api_request_t *r) {
+  api_app_t *app = api_request_userdata(r);
+  api_ctr_t *c = ctr_from_request(r);
+  if (c == NULL)
+    return;
+  const char *cond = api_request_query(r, "condition");
+  int k;
+  if (cond == NULL || cond[0] == '\0' || strcmp(cond, "not-running") == 0)
+    k = WAIT_NOT_RUNNING;
+  else if (strcmp(cond, "next-exit") == 0)
+    k = WAIT_NEXT_EXIT;
+  else if (strcmp(cond, "removed") == 0)
+    k = WAIT_REMOVED;
+  else {
+    api_reply_error(r, 400, "invalid condition: \"%s\"", cond);
+    return;
+  }
+  ctr_runtime_t *rt = ctr_rt(app, c);
+  ctr_waiter_t *w = rt ? calloc(1, sizeof *w) : NULL;
+  if (w == NULL) {
+    api_reply_error(r, 500, "out of memory");
+    return;
+  }
+  w->r = api_request_ref(r);
+  w->cond = k;
+  api_request_attach(r, &wait_ops, w);
+  api_reply_stream(r, 200, "application/json", NULL);
+  bool running = c->status == CTR_RUNNING || rt->starting || rt->restarting;
+  if (k == WAIT_NOT_RUNNING && !running && c->status != CTR_REMOVING) {
+    answer(w, c->exit_code);
+    return;
+  }
+  w->rt = rt;
+  w->next = rt->waiters;
+  rt->waiters = w;
+}
