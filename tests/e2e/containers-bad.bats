@@ -167,6 +167,9 @@ create() {
   d run --rm --privileged busybox true
   [[ $status -eq 125 ]]
   grep -qi 'privileged' <<<"$output"
+  d run --rm --security-opt seccomp=unconfined busybox true
+  [[ $status -eq 125 ]]
+  grep -q 'seccomp=unconfined' <<<"$output"
   nothing_left
 }
 

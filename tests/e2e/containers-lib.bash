@@ -30,7 +30,7 @@ ctr_require() {
 # setup_file of every containers-*.bats: fixtures, config, engine, images.
 # Returns 0 with CTR_SKIP set (and nothing started) when the file cannot
 # run here; each test's setup calls img_setup_skip.
-#   ctr_setup_file [extra config JSON members, e.g. '"log-max-size": 4096']
+#   [CTR_ALLOW_PRIVILEGED=true] ctr_setup_file [extra config JSON members, e.g. '"log-max-size": 4096']
 ctr_setup_file() {
   img_file_require ctr_require || return 0
   CX=$(mktemp -d /tmp/berth-ctrfx.XXXXXX)
@@ -47,7 +47,7 @@ ctr_setup_file() {
   chmod -R a+rX "$CX"
   # the engine's policy: the default seccomp profile of the source tree,
   # copied where the demoted services can read it
-  local cfg='"userns": true, "allow-privileged": false'
+  local cfg="\"userns\": true, \"allow-privileged\": ${CTR_ALLOW_PRIVILEGED:-false}"
   img_config '{}'
   if [[ -e $POLICY_SECCOMP ]]; then
     cp "$POLICY_SECCOMP" "$E2E_CONFIG_DIR/seccomp-default.json"
