@@ -181,6 +181,16 @@ static int probe_inet_socket(void) {
     close(fd);
   return verdict(fd);
 }
+/* apid's channel to a container's monitor: an AF_UNIX SEQPACKET socketpair. */
+static int probe_unix_socketpair(void) {
+  int sv[2];
+  int r = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
+  if (r == 0) {
+    close(sv[0]);
+    close(sv[1]);
+  }
+  return verdict(r);
+}
 static int probe_netlink_socket(void) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0 /* NETLINK_ROUTE */);
   if (fd >= 0)
@@ -389,7 +399,7 @@ int main(void) {
     printf("Bail out! memfd fixture: %s\n", strerror(errno));
     return 1;
   }
-  printf("1..%d\n", 3 * 28 + 1);
+  printf("1..%d\n", 3 * 29 + 1);
   for (size_t i = 0; i < 3; i++) {
     Berth__Ipc__Peer p = peers[i];
     expect(p, "ordinary calls (read /proc, mmap, epoll, pipe, malloc)", probe_ordinary, WORKS);
@@ -407,6 +417,8 @@ int main(void) {
     expect(p, "abort()", probe_abort, SIGNAL_ABRT);
     /* apid writes its container database (test_ctr_store runs the real registry under this filter). */
     expect(p, "open for writing", probe_write_open, p != BERTH__IPC__PEER__PEER_NET ? WORKS : REFUSED);
+    expect(p, "socketpair(AF_UNIX, SOCK_SEQPACKET)", probe_unix_socketpair,
+           p == BERTH__IPC__PEER__PEER_API ? WORKS : REFUSED);
     expect(p, "socket(AF_NETLINK)", probe_netlink_socket, p == BERTH__IPC__PEER__PEER_NET ? WORKS : REFUSED);
     expect(p, "socket(AF_INET)", probe_inet_socket, p == BERTH__IPC__PEER__PEER_NET ? WORKS : REFUSED);
     bool image = p == BERTH__IPC__PEER__PEER_IMAGE;
