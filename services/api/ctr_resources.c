@@ -185,9 +185,8 @@ static int check_log(ctr_create_req_t *req, berth_error_t *err) {
   static const char *const known[] = {"max-size", "max-file", "compress", "labels", "labels-regex",
                                       "env", "env-regex", "tag", NULL};
   int r = 0;
-  json_object_object_foreach(cfg ? cfg : lc, k, v) {
-    if (cfg == NULL)
-      break;
+  struct json_object *empty = json_object_new_object();
+  json_object_object_foreach(cfg ? cfg : empty, k, v) {
     size_t i = 0;
     while (known[i] && strcmp(known[i], k))
       i++;
@@ -207,6 +206,7 @@ static int check_log(ctr_create_req_t *req, berth_error_t *err) {
     json_object_object_add(n, "Config", cfg ? json_object_get(cfg) : json_object_new_object());
     json_object_object_add(req->host_config, "LogConfig", n);
   }
+  json_object_put(empty);
   json_object_put(cfg);
   return r;
 }
