@@ -2,6 +2,7 @@
  * Docker's ContainerInspectResponse / ContainerSummary shapes from a record. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "app.h"
 #include "ctr_rt.h" /* ctr_from_request */
@@ -178,11 +179,56 @@ struct json_object *ctr_render_summary(const api_ctr_t *c, int64_t now_ns, int64
   return o;
 }
 
+typedef struct {
+  api_request_t *r;
+  char id[65];
+} inspect_size_t;
+
+/* ?size=1: SizeRw from the executor (a walk of the upper directory). */
+static void on_size(api_app_t *app, const char *id, int e, const char *msg, const Berth__Ipc__ContainerStateReply *st,
+                    void *ud) {
+  inspect_size_t *q = ud;
+  berth_error_t err = NULL;
+  api_ctr_t *c = app->ctrs ? ctr_lookup(app->ctrs, q->id, &err) : NULL;
+  berth_error_release(&err);
+  if (!api_request_pending(q->r)) {
+  } else if (c == NULL) {
+    api_reply_error(q->r, 404, "No such container: %s", q->id);
+  } else {
+    struct json_object *o = ctr_render_inspect(c, app->svc ? berth_service_data_root(app->svc) : "/var/lib/berth");
+    int64_t rw = e == 0 && st ? st->size_rw : 0;
+    json_object_object_add(o, "SizeRw", json_object_new_int64(rw));
+    json_object_object_add(o, "SizeRootFs", json_object_new_int64(rw + c->image_size));
+    api_reply_json(q->r, 200, o);
+  }
+  api_request_unref(q->r);
+  free(q);
+}
+
 void api_handle_ctr_inspect(api_request_t *r) {
   api_ctr_t *c = ctr_from_request(r);
   if (c == NULL)
     return;
   api_app_t *app = api_request_userdata(r);
   const char *root = app->svc ? berth_service_data_root(app->svc) : "/var/lib/berth";
-  api_reply_json(r, 200, ctr_render_inspect(c, root));
+  if (!api_request_query_bool(r, "size", 0)) {
+    api_reply_json(r, 200, ctr_render_inspect(c, root));
+    return;
+  }
+  inspect_size_t *q = calloc(1, sizeof *q);
+  berth_error_t err = NULL;
+  if (q == NULL) {
+    api_reply_error(r, 500, "out of memory");
+    return;
+  }
+  q->r = api_request_ref(r);
+  memcpy(q->id, c->id, sizeof q->id);
+  if (ctr_exec_state(app, c->id, true, on_size, q, &err) < 0) {
+    api_reply_error(r, 503, "cannot ask berth-execd for the container's size: %s", err ? err->msg : "it is down");
+    berth_error_release(&err);
+    api_request_unref(q->r);
+    free(q);
+    return;
+  }
+  api_request_suspend(r, API_EXEC_TIMEOUT_USEC * 3, "berth-execd did not report the container's size in time");
 }

@@ -177,6 +177,10 @@ fmt() { dk inspect -f "$1" "$2"; }
   get "/v1.41/containers/json?all=1&size=1&limit=1"
   jq -e 'length == 1 and .[0].Names == ["/api-l2"] and (.[0].SizeRw | type) == "number"
          and .[0].SizeRootFs > .[0].SizeRw' <<<"$BODY"
+  get "/v1.41/containers/api-l2/json?size=1"
+  jq -e '(.SizeRw | type) == "number" and .SizeRootFs > .SizeRw' <<<"$BODY"
+  get "/v1.41/containers/api-l2/json"
+  jq -e 'has("SizeRw") | not' <<<"$BODY"
   d ps -a -s --format '{{.Names}} {{.Size}}'
   grep -q '^api-l2 .*virtual' <<<"$output"
   get '/v1.41/containers/json?filters=%7B%22before%22%3A%7B%22nosuch%22%3Atrue%7D%7D'
