@@ -108,6 +108,45 @@ void api_handle_image_history(api_request_t *r) {
     query(r, BERTH__IPC__IMAGE_QUERY_REQUEST__KIND__HISTORY, name, NULL, 0, 0);
 }
 
+/* Which image each container uses, for imaged's conflict rules (Docker's
+ * "image is being used by ... container"). Arrays freed by uses_free. */
+typedef struct {
+  Berth__Ipc__ImageUse *v;
+  Berth__Ipc__ImageUse **ptrs;
+  size_t n;
+} uses_t;
+
+static void uses_fill(api_request_t *r, uses_t *u) {
+  api_app_t *app = api_request_userdata(r);
+  size_t n = 0;
+  api_ctr_t **all = app->ctrs ? ctr_all(app->ctrs, &n) : NULL;
+  *u = (uses_t){0};
+  if (n == 0 || (u->v = calloc(n, sizeof *u->v)) == NULL || (u->ptrs = calloc(n, sizeof *u->ptrs)) == NULL)
+    return; /* out of memory: imaged sees no users, as before containers existed */
+  /* One entry per image (a running user wins) keeps the message small
+   * however many containers there are. */
+  for (size_t i = 0; i < n; i++) {
+    bool running = all[i]->status == CTR_RUNNING;
+    size_t k = 0;
+    while (k < u->n && strcmp(u->v[k].image_id, all[i]->image_id) != 0)
+      k++;
+    if (k == u->n) {
+      berth__ipc__image_use__init(&u->v[k]);
+      u->ptrs[u->n++] = &u->v[k];
+    } else if (u->v[k].running || !running) {
+      continue;
+    }
+    u->v[k].image_id = all[i]->image_id;
+    u->v[k].container_id = all[i]->id;
+    u->v[k].running = running;
+  }
+}
+
+static void uses_free(uses_t *u) {
+  free(u->v);
+  free(u->ptrs);
+}
+
 void api_handle_image_delete(api_request_t *r) {
   const char *name = image_name(r);
   if (name == NULL)
@@ -116,20 +155,30 @@ void api_handle_image_delete(api_request_t *r) {
   q.name = (char *)name;
   q.force = api_request_query_bool(r, "force", 0);
   q.noprune = api_request_query_bool(r, "noprune", 0);
+  uses_t u;
+  uses_fill(r, &u);
+  q.uses = u.ptrs;
+  q.n_uses = u.n;
   berth_envelope_t env = BERTH__IPC__ENVELOPE__INIT;
   env.op_case = BERTH__IPC__ENVELOPE__OP_IMAGE_REMOVE;
   env.image_remove = &q;
   api_image_call(r, &env, NULL, 0, on_document, API_IMAGE_TIMEOUT_USEC, "image remove");
+  uses_free(&u);
 }
 
 void api_handle_images_prune(api_request_t *r) {
   const char *filters = api_request_query(r, "filters");
   Berth__Ipc__ImagePruneRequest q = BERTH__IPC__IMAGE_PRUNE_REQUEST__INIT;
   q.filters_json = (char *)(filters ? filters : "");
+  uses_t u;
+  uses_fill(r, &u);
+  q.uses = u.ptrs;
+  q.n_uses = u.n;
   berth_envelope_t env = BERTH__IPC__ENVELOPE__INIT;
   env.op_case = BERTH__IPC__ENVELOPE__OP_IMAGE_PRUNE;
   env.image_prune = &q;
   api_image_call(r, &env, NULL, 0, on_document, API_IMAGE_TIMEOUT_USEC, "image prune");
+  uses_free(&u);
 }
 
 /* ---- tag: Ok -> 201 with no body, like dockerd ---- */

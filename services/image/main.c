@@ -255,6 +255,24 @@ static void handle_query(berth_conn_t *c, berth_msg_t *req) {
     reply_document(c, id, json);
 }
 
+/* The containers apid says use images, for this thread's remove or prune. */
+static __thread image_use_t *thread_uses;
+
+static int uses_set(Berth__Ipc__ImageUse *const *in, size_t n) {
+  if (n > 0 && (thread_uses = calloc(n, sizeof *thread_uses)) == NULL)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    thread_uses[i] = (image_use_t){in[i]->image_id, in[i]->container_id, in[i]->running};
+  image_uses_set(thread_uses, n);
+  return 0;
+}
+
+static void uses_clear(void) {
+  image_uses_set(NULL, 0);
+  free(thread_uses);
+  thread_uses = NULL;
+}
+
 static void handle_simple(berth_conn_t *c, berth_msg_t *req) {
   uint64_t id = req->env->request_id;
   berth_envelope_t *env = req->env;
@@ -277,10 +295,19 @@ static void handle_simple(berth_conn_t *c, berth_msg_t *req) {
       reply_ok(c, id);
     return;
   case BERTH__IPC__ENVELOPE__OP_IMAGE_REMOVE:
-    r = image_remove(st, env->image_remove->name, env->image_remove->force, env->image_remove->noprune, &json, &err);
+    if (uses_set(env->image_remove->uses, env->image_remove->n_uses) == 0)
+      r = image_remove(st, env->image_remove->name, env->image_remove->force, env->image_remove->noprune, &json,
+                       &err);
+    else
+      berth_error_make(&err, ENOMEM, "out of memory");
+    uses_clear();
     break;
   case BERTH__IPC__ENVELOPE__OP_IMAGE_PRUNE:
-    r = image_prune(st, env->image_prune->filters_json, &json, &err);
+    if (uses_set(env->image_prune->uses, env->image_prune->n_uses) == 0)
+      r = image_prune(st, env->image_prune->filters_json, &json, &err);
+    else
+      berth_error_make(&err, ENOMEM, "out of memory");
+    uses_clear();
     break;
   case BERTH__IPC__ENVELOPE__OP_IMAGE_RESOLVE: {
     char image_id[BERTH_DIGEST_SIZE];

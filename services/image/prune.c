@@ -152,7 +152,7 @@ int image_prune(berth_store_t *st, const char *filters_json, char **json, berth_
       continue;
     }
     bool skip = (dangling_only && q.n_tags > 0) || (has_until && q.created_unix > until) ||
-                !filters_match_labels(&f, qimage_labels(&q)) || image_in_use(st, q.id);
+                !filters_match_labels(&f, qimage_labels(&q)) || image_in_use(st, q.id, NULL) != IMAGE_UNUSED;
     if (!skip && q.n_tags + q.n_digests > 0) {
       /* delete through every reference (Docker: ImageDelete(ref.String())) */
       for (size_t k = 0; k < q.n_tags; k++) {

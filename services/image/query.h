@@ -30,6 +30,16 @@ int image_prune(berth_store_t *st, const char *filters_json, char **json, berth_
 int image_resolve(berth_store_t *st, const char *name, char id[BERTH_DIGEST_SIZE],
                   char (**chain_ids)[BERTH_DIGEST_SIZE], size_t *n, berth_error_t *err);
 
-/* Is an image used by a container? Always 0 until containers exist; the
- * conflict rules of remove/prune ask here. */
-int image_in_use(berth_store_t *st, const char *id);
+/* Which containers use which images, as berth-apid sent with the request
+ * (valid for the calling thread until the next call; NULL, 0 clears). */
+typedef struct {
+  const char *image_id;     /* "sha256:<hex>" */
+  const char *container_id;
+  bool running;
+} image_use_t;
+void image_uses_set(const image_use_t *uses, size_t n);
+/* Is an image used by a container? IMAGE_UNUSED, IMAGE_USED_STOPPED or
+ * IMAGE_USED_RUNNING (a running user wins), from the uses of this request;
+ * *container (may be NULL) gets the id of one such container. */
+enum { IMAGE_UNUSED = 0, IMAGE_USED_STOPPED = 1, IMAGE_USED_RUNNING = 2 };
+int image_in_use(berth_store_t *st, const char *id, const char **container);

@@ -13,10 +13,39 @@
 #include "query.h"
 #include "refs.h"
 
-int image_in_use(berth_store_t *st, const char *id) {
+/* Per thread: each worker thread serves one request at a time. */
+static __thread const image_use_t *tls_uses;
+static __thread size_t tls_nuses;
+
+void image_uses_set(const image_use_t *uses, size_t n) {
+  tls_uses = uses;
+  tls_nuses = uses ? n : 0;
+}
+
+int image_in_use(berth_store_t *st, const char *id, const char **container) {
   (void)st;
-  (void)id;
-  return 0; /* no containers yet */
+  int use = IMAGE_UNUSED;
+  for (size_t i = 0; i < tls_nuses; i++) {
+    const image_use_t *u = &tls_uses[i];
+    if (u->image_id == NULL || strcmp(u->image_id, id) != 0)
+      continue;
+    int this = u->running ? IMAGE_USED_RUNNING : IMAGE_USED_STOPPED;
+    if (this > use) {
+      use = this;
+      if (container)
+        *container = u->container_id ? u->container_id : "";
+    }
+  }
+  return use;
+}
+
+/* Docker's imageDeleteConflict for a container using the image: hard
+ * (even force cannot) for a running one, soft for a stopped one. */
+static int use_conflict(const char *id, int use, const char *ctr, berth_error_t *err) {
+  bool hard = use == IMAGE_USED_RUNNING;
+  return berth_error_make(err, hard ? EBUSY : EEXIST,
+                          "conflict: unable to delete %.12s (%s) - image is being used by %s container %.12s", id + 7,
+                          hard ? "cannot be forced" : "must be forced", hard ? "running" : "stopped", ctr);
 }
 
 /* ---- shared by remove and prune: caller holds the lock, inside a db txn ---- */
@@ -229,6 +258,15 @@ static int remove_locked(berth_store_t *st, const char *name, const char *id, bo
     if (hit == NULL) { /* resolved some other way (an id-like name): treat as the id */
       goto by_id;
     }
+    const char *ctr = NULL;
+    if (!force && single_reference(refs, n) && image_in_use(st, id, &ctr) != IMAGE_UNUSED) {
+      /* untagging would leave a container's image dangling: Docker wants force */
+      r = berth_error_make(err, EEXIST,
+                           "conflict: unable to remove repository reference \"%s\" (must force) - container %.12s is "
+                           "using its referenced image %.12s",
+                           name, ctr, id + 7);
+      goto fail;
+    }
     if (drop_iref(st, hit, records, err) < 0)
       goto fail;
     size_t left = 0;
@@ -254,9 +292,11 @@ static int remove_locked(berth_store_t *st, const char *name, const char *id, bo
   }
 by_id:
   if (single_reference(refs, n)) {
-    if (image_in_use(st, id) && !force) {
+    const char *ctr = NULL;
+    int use = image_in_use(st, id, &ctr);
+    if (use == IMAGE_USED_RUNNING || (use == IMAGE_USED_STOPPED && !force)) {
       irefs_free(refs, n);
-      return conflict(id, false, "image is being used by a stopped container", err);
+      return use_conflict(id, use, ctr, err);
     }
     for (size_t i = 0; i < n; i++)
       if (drop_iref(st, &refs[i], records, err) < 0)
@@ -269,8 +309,10 @@ helper:
   if (read_irefs(st, id, &refs, &n, err) < 0)
     return -1;
   irefs_free(refs, n);
-  if (image_in_use(st, id))
-    return quiet ? 0 : conflict(id, true, "image is being used by a container", err);
+  const char *ctr = NULL;
+  int use = image_in_use(st, id, &ctr);
+  if (use == IMAGE_USED_RUNNING || (use == IMAGE_USED_STOPPED && !force))
+    return quiet ? 0 : use_conflict(id, use, ctr, err);
   if (n > 0 && !force)
     return quiet ? 0 : conflict(id, false, "image is referenced in multiple repositories", err);
   return delete_image(st, id, records, layers, blobs, err);
