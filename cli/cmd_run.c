@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include "ctr.h"
 
@@ -121,12 +123,18 @@ static int attached_start(cli_ctx_t *ctx, const session_t *s) {
     rc = 125;
   } else if (start(ctx, s->id, &err) < 0) {
     cli_attach_end(&a);
-    if (s->auto_remove) /* the engine removes it: wait for that, as docker does */
-      cli_wait_result(wfd, &whead);
-    else {
-      cli_http_head_free(&whead);
-      close(wfd);
+    if (s->auto_remove) { /* the engine removes it: wait for that (10 s at most), as docker does */
+      struct timeval tv = { .tv_sec = 10 };
+      char *body = NULL;
+      size_t len;
+      berth_error_t werr = NULL;
+      setsockopt(wfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      if (cli_http_read_body(wfd, &whead, 1 << 20, &body, &len, &werr) < 0)
+        berth_error_release(&werr);
+      free(body);
     }
+    cli_http_head_free(&whead);
+    close(wfd);
     rc = status_fail(ctx, &err);
   } else {
     if (a.resize)
