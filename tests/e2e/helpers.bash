@@ -16,6 +16,7 @@ BERTH_EXECD=${BERTH_EXECD:-$BERTH_BUILD_DIR/services/executor/berth-execd}
 BERTH_APID=${BERTH_APID:-$BERTH_BUILD_DIR/services/api/berth-apid}
 BERTH_IMAGED=${BERTH_IMAGED:-$BERTH_BUILD_DIR/services/image/berth-imaged}
 BERTH_NETD=${BERTH_NETD:-$BERTH_BUILD_DIR/services/net/berth-netd}
+BERTH_MONITOR=${BERTH_MONITOR:-$BERTH_BUILD_DIR/services/monitor/berth-monitor}
 BERTH_CLI=${BERTH_CLI:-$BERTH_BUILD_DIR/cli/berth}
 
 # Seconds to wait for the engine to answer (ASan builds start slower).
@@ -54,6 +55,8 @@ e2e_make_tmp() {
   for b in "$BERTH_APID" "$BERTH_IMAGED" "$BERTH_NETD"; do
     ln -s "$(realpath "$b")" "$T/lib/$(basename "$b")"
   done
+  # the per-container monitor, when built (execd opens it at start-up)
+  [[ ! -x $BERTH_MONITOR ]] || ln -s "$(realpath "$BERTH_MONITOR")" "$T/lib/berth-monitor"
   SOCK=$T/run/berth.sock
   export T SOCK
 }
