@@ -3,24 +3,14 @@
  * half-demoted service is never exec'd. The ids used here are resolved once
  * at start-up in the parent (no NSS lookups after fork). */
 #include <cap-ng.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <shadow/subid.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include "berth.h"
 #include "executor.h"
-#include "log.h"
 
 /* What berth-imaged keeps (in its own namespace only) to unpack layers. */
 static const int imaged_caps[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_SETFCAP, CAP_MKNOD};
@@ -39,13 +29,13 @@ static int lookup_user(const char *name, uid_t *uid, gid_t *gid, berth_error_t *
 }
 
 /* First range of user `berth` with room for the whole imaged namespace. */
-static int lookup_range(bool gids, unsigned long *start, berth_error_t *err) {
+static int lookup_range(bool gids, unsigned long *start, unsigned long *count, berth_error_t *err) {
   struct subid_range *r = NULL;
   int n = gids ? subid_get_gid_ranges(BERTH_USER_RANGE, &r) : subid_get_uid_ranges(BERTH_USER_RANGE, &r);
   int found = 0;
   for (int i = 0; i < n && !found; i++) {
     if (r[i].count >= BERTH_IMAGED_ID_COUNT && r[i].start > 0) {
-      *start = r[i].start;
+      *start = r[i].start, *count = r[i].count;
       found = 1;
     }
   }
@@ -57,11 +47,14 @@ static int lookup_range(bool gids, unsigned long *start, berth_error_t *err) {
 }
 
 int demote_resolve(execd_t *x, berth_error_t *err) {
+  unsigned long nu = 0, ng = 0;
   subid_init("berth-execd", stderr);
   if (lookup_user(BERTH_USER_API, &x->api_uid, &x->api_gid, err) < 0 ||
-      lookup_user(BERTH_USER_NET, &x->net_uid, &x->net_gid, err) < 0 || lookup_range(false, &x->subuid, err) < 0 ||
-      lookup_range(true, &x->subgid, err) < 0)
+      lookup_user(BERTH_USER_NET, &x->net_uid, &x->net_gid, err) < 0 ||
+      lookup_user(BERTH_USER_RANGE, &x->mon_uid, &x->mon_gid, err) < 0 || lookup_range(false, &x->subuid, &nu, err) < 0 ||
+      lookup_range(true, &x->subgid, &ng, err) < 0)
     return berth_error_wrap(err, "demotion set-up");
+  x->id_blocks = (nu < ng ? nu : ng) / BERTH_IMAGED_ID_COUNT;
   return 0;
 }
 
@@ -129,7 +122,7 @@ __attribute__((noreturn)) static void fail(const char *step) {
   } while (0)
 
 /* Fresh signal state: sd-event blocked some, SIGPIPE is ignored. */
-static void reset_signals(void) {
+void demote_reset_signals(void) {
   sigset_t none;
   sigemptyset(&none);
   for (int sig = 1; sig < NSIG; sig++)
@@ -201,7 +194,7 @@ static void demote_userns(int sync_fd) {
 void demote_exec(const service_t *s, int edge, int sync_fd) {
   const execd_t *x = s->x;
   child_name = s->name;
-  reset_signals();
+  demote_reset_signals();
   CHECK(chdir("/"), "chdir /");
   umask(0022);
   CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clearing ambient capabilities");

@@ -2,13 +2,32 @@
  * main.c (options, loop, shutdown), listen.c (API socket), supervise.c
  * (fork/exec/restart, edges), demote.c (privilege drop in the child),
  * status.c (/proc checks and the ServicesStatus reply), layers.c (imaged's
- * store: created here, layers resolved by chain id). */
+ * store: created here, layers resolved by chain id), container.c (container
+ * operations: validation, state on disk), spawn.c (monitor and container
+ * processes), cgroup.c (cgroupfs v1/v2 and systemd scopes). */
 #pragma once
+/* What most of the executor's files use, once for all of them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
+#include <unistd.h>
+#include "berth.h"
+#include "cleanup.h"
 #include "conn.h"
+#include "layers.h"
+#include "log.h"
 
 #define EXECD_NSERVICES 3
 
@@ -53,12 +72,16 @@ struct execd {
   char **envp;               /* cleared environment for services */
   int api_fd;                /* listening socket handed to berth-apid as fd 4 */
   char *own_socket;          /* path we created (unlinked at exit), or NULL */
-  uid_t api_uid, net_uid;
-  gid_t api_gid, net_gid;
+  uid_t api_uid, net_uid, mon_uid;   /* mon: user berth, the monitors' user */
+  gid_t api_gid, net_gid, mon_gid;
   unsigned long subuid, subgid;  /* first ids of the berth subordinate ranges */
+  unsigned long id_blocks;       /* blocks of 65536 ids in both ranges (block 0 is imaged's) */
+  int containers_fd;             /* DATA_ROOT/containers */
+  int monitor_fd;                /* berth-monitor, opened at start-up; -1 if absent */
+  bool cg_v1, cg_systemd;        /* cgroup v1/hybrid; systemd scopes instead of cgroupfs */
   service_t svc[EXECD_NSERVICES];
   bool ready_sent, stopping;
-  sd_event_source *stop_timer;
+  sd_event_source *stop_timer, *reap_timer;
 };
 
 /* listen.c */
@@ -68,6 +91,8 @@ int execd_listen(execd_t *x, berth_error_t *err);
 int execd_start_all(execd_t *x, berth_error_t *err);
 void execd_stop_all(execd_t *x);
 service_t *execd_service(execd_t *x, Berth__Ipc__Peer peer);
+/* Opens libexec_dir/name (regular, owned by root, writable only by root). */
+int execd_open_binary(execd_t *x, const char *name, int *fd, berth_error_t *err);
 
 /* demote.c */
 int demote_resolve(execd_t *x, berth_error_t *err);
@@ -79,6 +104,7 @@ __attribute__((noreturn)) void demote_exec(const service_t *s, int edge, int syn
 /* Parent side for imaged: wait for the child's unshare, write its id maps. */
 int demote_write_maps(const service_t *s, int sync_fd, berth_error_t *err);
 void demote_expect(const service_t *s, expect_t *out);
+void demote_reset_signals(void);
 
 /* status.c */
 typedef struct {
@@ -97,3 +123,38 @@ void status_reply(execd_t *x, berth_conn_t *c, uint64_t request_id);
 const char *status_state_name(svc_state_t st);
 /* READY=1 once all services are up for the first time; STATUS= on every change. */
 void status_notify(execd_t *x);
+
+/* container.c: DATA_ROOT/api and DATA_ROOT/containers, the monitor binary,
+ * the cgroup backend (manager: NULL = auto, "cgroupfs", "systemd"). */
+int container_init(execd_t *x, const char *cgroup_manager, berth_error_t *err);
+/* Answers one Container* request from apid (owns req). */
+void container_request(execd_t *x, berth_conn_t *c, berth_msg_t *req);
+/* Field 22 of /proc/PID/stat (start time in clock ticks), 0 if gone. */
+unsigned long long container_start_ticks(pid_t pid);
+
+/* spawn.c: starts a container. The executor forks an intermediate that
+ * forks M and exits (M is not our child); M waits until we placed it in
+ * the container's cgroup, sets up the root filesystem, clones C, and once
+ * C has exec'd writes `pid` and becomes berth-monitor. Failures of M or C
+ * come back with their real cause. */
+typedef struct {
+  execd_t *x;
+  const char *id;
+  const Berth__Ipc__ContainerSpec *s;
+  const Berth__Ipc__ContainerLimits *limits; /* s->limits or an empty one */
+  int dir, chan;       /* containers/<id> (O_PATH), apid's channel end */
+  const int *layers;   /* O_PATH fds of the layers' diff dirs, base first */
+  uid_t ubase;         /* 0: host ids, no user namespace */
+  gid_t gbase;
+} spawn_t;
+int spawn_container(const spawn_t *sp, berth_error_t *err);
+
+/* cgroup.c. Hierarchies: v2 one, v1 memory/pids/cpu/cpuset (+unified). */
+int cgroup_init(execd_t *x, const char *manager, berth_error_t *err);
+/* cgroupfs: creates the container's cgroups with the limits; systemd: nothing yet. */
+int cgroup_create(execd_t *x, const char *id, const Berth__Ipc__ContainerLimits *l, berth_error_t *err);
+/* Moves pid in (cgroupfs) or starts berth-<id>.scope with pid and the limits (systemd). */
+int cgroup_enter(execd_t *x, const char *id, pid_t pid, const Berth__Ipc__ContainerLimits *l, berth_error_t *err);
+int cgroup_open_memory(execd_t *x, const char *id);
+/* Removes the container's cgroup directories (ENOENT is fine). */
+int cgroup_remove(execd_t *x, const char *id, berth_error_t *err);

@@ -1,20 +1,8 @@
 /* The API listening socket: taken from systemd (socket activation) when
  * present, otherwise created as RUN_ROOT/berth.sock. execd never accepts on
  * it; it only hands it to berth-apid as fd 4. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
-#include <systemd/sd-daemon.h>
-#include <unistd.h>
-#include "berth.h"
-#include "cleanup.h"
 #include "executor.h"
-#include "log.h"
 
 /* Picks the fd named "api", or the only fd when the names are not set.
  * Other passed fds are closed: nothing may leak into a service. */

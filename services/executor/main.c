@@ -1,21 +1,8 @@
 /* berth-execd entry point: options, start-up checks, the sd-event loop,
  * and a clean stop on SIGTERM/SIGINT. */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <systemd/sd-daemon.h>
-#include <unistd.h>
-#include "berth.h"
-#include "cleanup.h"
 #include "executor.h"
-#include "layers.h"
-#include "log.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -26,6 +13,7 @@ static void usage(FILE *f) {
           "  --run-root DIR     runtime state and berth.sock (default %s)\n"
           "  --libexec-dir DIR  where the service binaries are (default %s)\n"
           "  --config FILE      settings (JSON) passed to every service (default %s)\n"
+          "  --cgroup-manager cgroupfs|systemd  containers' cgroups (default: systemd if it is PID 1)\n"
           "  --help             show this help\n",
           BERTH_DEFAULT_DATA_ROOT, BERTH_DEFAULT_RUN_ROOT, BERTH_LIBEXECDIR, BERTH_DEFAULT_CONFIG);
 }
@@ -94,7 +82,8 @@ static char *absolute(const char *path) {
   return abs;
 }
 
-static int setup(execd_t *x, const char *data_root, const char *run_root, const char *config, berth_error_t *err) {
+static int setup(execd_t *x, const char *data_root, const char *run_root, const char *config, const char *cgroups,
+                 berth_error_t *err) {
   if (ensure_std_fds() < 0)
     return berth_error_errno(err, "cannot open /dev/null for fds 0-2");
   umask(0022);
@@ -108,6 +97,8 @@ static int setup(execd_t *x, const char *data_root, const char *run_root, const 
   x->image_fd = layers_prepare_store(x->data_root, (uid_t)x->subuid, (gid_t)x->subgid, err);
   if (x->image_fd < 0)
     return berth_error_wrap(err, "image store");
+  if (container_init(x, cgroups, err) < 0)
+    return berth_error_wrap(err, "containers");
   if (execd_listen(x, err) < 0)
     return -1;
 
@@ -141,14 +132,17 @@ static void cleanup(execd_t *x) {
   free(x->run_root);
   free(x->config);
   free(x->own_socket);
-  if (x->image_fd >= 0)
-    close(x->image_fd);
+  int fds[] = {x->image_fd, x->containers_fd, x->monitor_fd};
+  for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
   if (x->api_fd >= 0)
     close(x->api_fd);
   for (int i = 0; i < EXECD_NSERVICES; i++)
     if (x->svc[i].exe_fd > 0)
       close(x->svc[i].exe_fd);
   sd_event_source_unref(x->stop_timer);
+  sd_event_source_unref(x->reap_timer);
   sd_event_unref(x->event);
 }
 
@@ -158,11 +152,13 @@ int main(int argc, char **argv) {
       {"run-root", required_argument, NULL, 'r'},
       {"libexec-dir", required_argument, NULL, 'l'},
       {"config", required_argument, NULL, 'c'},
+      {"cgroup-manager", required_argument, NULL, 'g'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  execd_t x = {.libexec_dir = BERTH_LIBEXECDIR, .api_fd = -1, .image_fd = -1};
+  execd_t x = {.libexec_dir = BERTH_LIBEXECDIR, .api_fd = -1, .image_fd = -1, .containers_fd = -1, .monitor_fd = -1};
   const char *data_root = BERTH_DEFAULT_DATA_ROOT, *run_root = BERTH_DEFAULT_RUN_ROOT, *config = BERTH_DEFAULT_CONFIG;
+  const char *cgroups = NULL;
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -170,6 +166,7 @@ int main(int argc, char **argv) {
     case 'r': run_root = optarg; break;
     case 'l': x.libexec_dir = optarg; break;
     case 'c': config = optarg; break;
+    case 'g': cgroups = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -184,7 +181,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   berth_error_t err = NULL;
-  int rc = setup(&x, data_root, run_root, config, &err);
+  int rc = setup(&x, data_root, run_root, config, cgroups, &err);
   if (rc >= 0)
     rc = sd_event_loop(x.event);
   else

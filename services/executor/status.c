@@ -1,18 +1,8 @@
 /* How each service looks from outside: /proc/PID/status, uid_map and user
  * namespace. Used to check a service's demotion after its Hello, to answer
  * SERVICES_STATUS from berth-apid, and for systemd's STATUS= line. */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <systemd/sd-daemon.h>
-#include <unistd.h>
-#include "cleanup.h"
 #include "executor.h"
-#include "log.h"
 
 static bool same_userns(pid_t pid) {
   char path[64];

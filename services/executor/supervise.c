@@ -2,21 +2,8 @@
  * with backoff when one dies, the Hello check, and the service<->service
  * edges (AttachPeer). Nothing a peer sends can make execd exit: a
  * misbehaving service is cut off, killed and restarted. */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
-#include <unistd.h>
-#include "berth.h"
-#include "cleanup.h"
 #include "executor.h"
-#include "layers.h"
-#include "log.h"
 
 #define USEC_MS 1000ULL
 #define BACKOFF_MIN_USEC (200 * USEC_MS)
@@ -24,6 +11,7 @@
 #define STABLE_USEC (10000 * USEC_MS)    /* up this long: next restart is fast again */
 #define HELLO_TIMEOUT_USEC (15000 * USEC_MS)
 #define STOP_TIMEOUT_USEC (5000 * USEC_MS)
+#define REAP_CHECK_USEC (2000 * USEC_MS)
 
 /* Service-to-service edges that execd creates (DESIGN.md). */
 static const Berth__Ipc__Peer peer_edges[][2] = {
@@ -245,6 +233,9 @@ static void layer_check(execd_t *x, berth_conn_t *c, const berth_msg_t *req) {
 /* Ping is answered inside conn; the dispatch table let only apid get here. */
 static void on_request(berth_conn_t *c, berth_msg_t *req, void *userdata) {
   uint64_t id = req->env->request_id;
+  if (req->env->op_case >= BERTH__IPC__ENVELOPE__OP_CONTAINER_CREATE &&
+      req->env->op_case <= BERTH__IPC__ENVELOPE__OP_CONTAINER_LOG_OPEN)
+    return container_request(((service_t *)userdata)->x, c, req);
   if (req->env->op_case == BERTH__IPC__ENVELOPE__OP_SERVICES_STATUS)
     status_reply(((service_t *)userdata)->x, c, id);
   else if (req->env->op_case == BERTH__IPC__ENVELOPE__OP_LAYER_CHECK)
@@ -333,18 +324,31 @@ fail:
 
 /* The binaries are opened once, here: what runs later is what was
  * checked now, whatever happens to the directory afterwards. */
-static int open_binary(execd_t *x, service_t *s, berth_error_t *err) {
+int execd_open_binary(execd_t *x, const char *name, int *out, berth_error_t *err) {
   cleanup_close int dir = open(x->libexec_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0)
-    return berth_error_errno(err, "open %s", x->libexec_dir);
-  s->exe_fd = openat(dir, s->name, O_RDONLY | O_CLOEXEC);
+  cleanup_close int fd = dir < 0 ? -1 : openat(dir, name, O_RDONLY | O_CLOEXEC);
   struct stat st;
-  if (s->exe_fd < 0 || fstat(s->exe_fd, &st) < 0)
-    return berth_error_errno(err, "open %s/%s", x->libexec_dir, s->name);
+  if (fd < 0 || fstat(fd, &st) < 0)
+    return berth_error_errno(err, "open %s/%s", x->libexec_dir, name);
   if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
     return berth_error_make(err, EPERM, "%s/%s must be a regular file owned by root, writable only by root",
-                            x->libexec_dir, s->name);
+                            x->libexec_dir, name);
+  *out = berth_steal_fd(&fd);
   return 0;
+}
+
+/* A service that dies while ptraced can be missed by the pidfd watch (its
+ * one wake-up comes while the tracer owns the exit): poll for it. */
+static int on_reap_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+  execd_t *x = userdata;
+  for (int i = 0; i < EXECD_NSERVICES; i++) {
+    service_t *s = &x->svc[i];
+    siginfo_t si = {0};
+    if (s->pid > 0 && waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG) == 0 && si.si_pid == s->pid)
+      on_child(s->child, &si, s);
+  }
+  sd_event_source_set_time_relative(src, REAP_CHECK_USEC);
+  return sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 }
 
 int execd_start_all(execd_t *x, berth_error_t *err) {
@@ -352,9 +356,11 @@ int execd_start_all(execd_t *x, berth_error_t *err) {
     service_t *s = &x->svc[i];
     *s = (service_t){.x = x, .peer = service_names[i].peer, .name = service_names[i].name, .exe_fd = -1,
                      .backoff_usec = BACKOFF_MIN_USEC};
-    if (open_binary(x, s, err) < 0)
+    if (execd_open_binary(x, s->name, &s->exe_fd, err) < 0)
       return -1;
   }
+  if (sd_event_add_time_relative(x->event, &x->reap_timer, CLOCK_MONOTONIC, REAP_CHECK_USEC, 0, on_reap_timer, x) < 0)
+    return berth_error_make(err, ENOMEM, "cannot arm the reaping timer");
   for (int i = 0; i < EXECD_NSERVICES; i++)
     spawn(&x->svc[i]);
   return 0;

@@ -1,0 +1,464 @@
+/* Starting a container (see executor.h and docs/containers.md): the
+ * executor side (fork, cgroup placement, the verdict), M (root filesystem,
+ * stdio, the container process, then berth-monitor) and C (namespaces'
+ * inside: mounts, pivot_root, user, limits, capabilities, seccomp, exec).
+ * M and C report a failure as one datagram "ERRNO message" and exit. */
+#include <cap-ng.h>
+#include <ctype.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/un.h>
+#include <time.h>
+#include "executor.h"
+
+#define SETUP_TIMEOUT_MS 30000
+static int rfd = -1; /* where M (to the executor) or C (to M) reports a failure */
+
+/* Reports "ERRNO message" and exits: code 0 means EIO and ": strerror(errno)" appended. */
+__attribute__((noreturn, format(printf, 2, 3))) static void die(int code, const char *fmt, ...) {
+  int e = errno;
+  char m[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = snprintf(m, sizeof m, "%d ", code ? code : EIO);
+  vsnprintf(m + n, sizeof m - (size_t)n, fmt, ap);
+  va_end(ap);
+  n = (int)strlen(m);
+  if (code == 0)
+    snprintf(m + n, sizeof m - (size_t)n, ": %s", strerror(e));
+  send(rfd, m, strlen(m), MSG_NOSIGNAL);
+  _exit(1);
+}
+#define TRY(expr, ...) do { if ((expr) < 0) die(0, __VA_ARGS__); } while (0)
+
+static void write_proc(bool must, pid_t pid, const char *file, const char *fmt, ...) {
+  char p[64], v[64];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(v, sizeof v, fmt, ap);
+  va_end(ap);
+  snprintf(p, sizeof p, "/proc/%d/%s", (int)pid, file);
+  int fd = open(p, O_WRONLY | O_CLOEXEC);
+  TRY(fd < 0 || write(fd, v, strlen(v)) < 0 ? -must : 0, "write %s", p);
+  close(fd);
+}
+
+static pid_t clone_ns(unsigned long flags) {
+  return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
+/* ---- C: the container's process ---- */
+
+static const char *devs[] = {"null", "zero", "full", "random", "urandom", "tty"};
+static const char *etcs[] = {"hostname", "hosts", "resolv.conf"};
+static const char *masked[] = {"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+                               "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                               "/sys/devices/virtual/powercap"};
+static const char *ro_paths[] = {"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+static const char *links[][2] = {{"pts/ptmx", "/dev/ptmx"},       {"/proc/self/fd", "/dev/fd"},
+                                 {"/proc/self/fd/0", "/dev/stdin"}, {"/proc/self/fd/1", "/dev/stdout"},
+                                 {"/proc/self/fd/2", "/dev/stderr"}};
+enum { T_PROC, T_SYS, T_DEV, T_ETC = T_DEV + 6, T_N = T_ETC + 3 };
+static const struct {
+  const char *target, *type;
+  unsigned long flags;
+  const char *data;
+  int tree; /* detached mount made before pivot_root, or -1: a new file system */
+} mounts[] = {
+    {"/proc", NULL, 0, NULL, T_PROC},
+    {"/sys", NULL, 0, NULL, T_SYS},
+    {"/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", -1},
+    {"/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5", -1},
+    {"/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k", -1},
+    {"/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, -1},
+};
+
+static int new_fs(const char *type, unsigned attrs) {
+  int fs = fsopen(type, FSOPEN_CLOEXEC), m;
+  TRY(fs, "fsopen %s", type);
+  TRY(fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0), "create %s", type);
+  TRY(m = fsmount(fs, FSMOUNT_CLOEXEC, attrs), "mount %s", type);
+  return m;
+}
+
+static int clone_tree(const char *path, unsigned flags) {
+  int t = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | flags);
+  TRY(t, "bind %s", path);
+  return t;
+}
+
+/* Attaches a detached file mount at target (created empty if missing). */
+static void attach_file(int tree, const char *target) {
+  int f = open(target, O_RDONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
+  if (f >= 0)
+    close(f);
+  TRY(move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH), "mount %s", target);
+}
+
+/* The container's root, after pivot_root: everything resolves inside it. */
+static void setup_mounts(const Berth__Ipc__ContainerSpec *s, const int *trees) {
+  struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
+  char p[64];
+  for (size_t i = 0; i < sizeof mounts / sizeof *mounts; i++) {
+    if (mkdir(mounts[i].target, 0755) < 0 && errno != EEXIST)
+      die(0, "mkdir %s", mounts[i].target);
+    if (mounts[i].tree >= 0)
+      TRY(move_mount(trees[mounts[i].tree], "", AT_FDCWD, mounts[i].target, MOVE_MOUNT_F_EMPTY_PATH), "mount %s",
+          mounts[i].target);
+    else
+      TRY(mount(mounts[i].type, mounts[i].target, mounts[i].type, mounts[i].flags, mounts[i].data), "mount %s",
+          mounts[i].target);
+  }
+  for (size_t i = 0; i < 6; i++)
+    snprintf(p, sizeof p, "/dev/%s", devs[i]), attach_file(trees[T_DEV + i], p);
+  for (size_t i = 0; i < sizeof links / sizeof *links; i++)
+    TRY(symlink(links[i][0], links[i][1]), "symlink %s", links[i][1]);
+  mkdir("/etc", 0755);
+  for (size_t i = 0; i < 3; i++)
+    snprintf(p, sizeof p, "/etc/%s", etcs[i]), attach_file(trees[T_ETC + i], p);
+  struct stat st;
+  for (size_t i = 0; !s->privileged && i < sizeof masked / sizeof *masked; i++)
+    if (stat(masked[i], &st) == 0)
+      TRY(S_ISDIR(st.st_mode) ? mount("tmpfs", masked[i], "tmpfs", MS_RDONLY, "size=0")
+                              : mount("/dev/null", masked[i], NULL, MS_BIND, NULL),
+          "mask %s", masked[i]);
+  for (size_t i = 0; !s->privileged && i < sizeof ro_paths / sizeof *ro_paths; i++)
+    if (stat(ro_paths[i], &st) == 0) {
+      TRY(mount(ro_paths[i], ro_paths[i], NULL, MS_BIND | MS_REC, NULL), "bind %s", ro_paths[i]);
+      TRY(mount_setattr(AT_FDCWD, ro_paths[i], AT_RECURSIVE, &ro, sizeof ro), "read-only %s", ro_paths[i]);
+    }
+  if (s->read_only)
+    TRY(mount_setattr(AT_FDCWD, "/", 0, &ro, sizeof ro), "read-only root");
+}
+
+static bool numeric(const char *s, unsigned long *v) {
+  char *e;
+  *v = strtoul(s, &e, 10);
+  return *s && *e == '\0';
+}
+
+/* spec.user against the container's own /etc/passwd and /etc/group (no NSS):
+ * uid, gid, supplementary groups (the user's in /etc/group), home. */
+static void find_user(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups, size_t *ng, char **home) {
+  char u[300], *g, *name = NULL;
+  unsigned long un = 0, gn = 0;
+  snprintf(u, sizeof u, "%s", spec);
+  if ((g = strchr(u, ':')))
+    *g++ = '\0';
+  bool unum = numeric(u, &un) || !u[0], gnum = g && numeric(g, &gn), gfound = false;
+  FILE *f = fopen("/etc/passwd", "re");
+  for (struct passwd *pw; f && (pw = fgetpwent(f));)
+    if (unum ? pw->pw_uid == un : strcmp(pw->pw_name, u) == 0) {
+      *uid = pw->pw_uid, *gid = pw->pw_gid, *home = strdup(pw->pw_dir), name = strdup(pw->pw_name);
+      break;
+    }
+  if (f)
+    fclose(f);
+  if (!name && !unum)
+    die(ENOENT, "unable to find user %s: no matching entries in passwd file", u);
+  if (!name)
+    *uid = (uid_t)un, *gid = 0;
+  if ((f = fopen("/etc/group", "re")) == NULL && g && !gnum)
+    die(0, "unable to find group %s: open /etc/group", g);
+  for (struct group *gr; f && (gr = fgetgrent(f));) {
+    if (g && (gnum ? gr->gr_gid == gn : strcmp(gr->gr_name, g) == 0))
+      *gid = gr->gr_gid, gfound = true;
+    for (char **m = gr->gr_mem; name && m && *m && *ng < 64; m++)
+      if (strcmp(*m, name) == 0)
+        groups[(*ng)++] = gr->gr_gid;
+  }
+  if (f)
+    fclose(f);
+  if (g && !gnum && !gfound)
+    die(ENOENT, "unable to find group %s: no matching entries in group file", g);
+  if (gnum)
+    *gid = (gid_t)gn;
+}
+
+__attribute__((noreturn)) static void child(const spawn_t *sp, const int *cio) {
+  const Berth__Ipc__ContainerSpec *s = sp->s;
+  int trees[T_N];
+  char g, *home = "/";
+  prctl(PR_SET_PDEATHSIG, SIGKILL); /* until exec: M gone = give up */
+  if (recv(rfd, &g, 1, 0) != 1)
+    _exit(1);
+  if (sp->ubase)
+    TRY(setresgid(0, 0, 0) | setresuid(0, 0, 0), "become root of the user namespace");
+  TRY(setsid(), "setsid");
+  for (int i = 0; i < 3; i++)
+    TRY(dup2(cio[i], i), "stdio");
+  if (s->tty)
+    TRY(ioctl(0, TIOCSCTTY, 0), "controlling terminal");
+  if (s->hostname[0])
+    TRY(sethostname(s->hostname, strlen(s->hostname)), "sethostname");
+  if (s->network != BERTH__IPC__CONTAINER_SPEC__NETWORK__NETWORK_HOST) {
+    struct ifreq ifr = {.ifr_name = "lo", .ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING};
+    int so = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    TRY(so < 0 ? -1 : ioctl(so, SIOCSIFFLAGS, &ifr), "loopback up");
+  }
+  /* What comes from outside the root is taken now, attached after pivot_root. */
+  unsigned fsattr = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+  trees[T_PROC] = new_fs("proc", fsattr);
+  if (s->network == BERTH__IPC__CONTAINER_SPEC__NETWORK__NETWORK_HOST) { /* sysfs needs an own netns */
+    struct mount_attr a = {.attr_set = fsattr | (s->privileged ? 0 : MOUNT_ATTR_RDONLY)};
+    trees[T_SYS] = clone_tree("/sys", AT_RECURSIVE);
+    TRY(mount_setattr(trees[T_SYS], "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a), "read-only /sys");
+  } else {
+    trees[T_SYS] = new_fs("sysfs", fsattr | (s->privileged ? 0 : MOUNT_ATTR_RDONLY));
+  }
+  char p[64];
+  for (int i = 0; i < 6; i++)
+    snprintf(p, sizeof p, "/dev/%s", devs[i]), trees[T_DEV + i] = clone_tree(p, 0);
+  for (int i = 0; i < 3; i++)
+    snprintf(p, sizeof p, "etc/%s", etcs[i]), trees[T_ETC + i] = clone_tree(p, 0);
+  TRY(mount("rootfs", "rootfs", NULL, MS_BIND | MS_REC, NULL), "bind rootfs"); /* unlocked: pivot_root wants that */
+  TRY(chdir("rootfs"), "chdir rootfs");
+  TRY(syscall(SYS_pivot_root, ".", "."), "pivot_root");
+  TRY(umount2(".", MNT_DETACH), "detach the old root");
+  TRY(chdir("/"), "chdir /");
+  setup_mounts(s, trees);
+
+  uid_t uid = 0;
+  gid_t gid = 0, groups[64 + 64];
+  size_t ng = 0;
+  find_user(s->user, &uid, &gid, groups, &ng, &home);
+  for (size_t i = 0; i < s->n_extra_gids && ng < sizeof groups / sizeof *groups; i++)
+    groups[ng++] = s->extra_gids[i];
+  char *cwd = strdupa(s->cwd);
+  for (char *c = cwd + 1;; c++) /* mkdir -p */
+    if (*c == '/' || *c == '\0') {
+      char was = *c;
+      *c = '\0';
+      mkdir(cwd, 0755);
+      if (!(*c = was))
+        break;
+    }
+  TRY(chdir(s->cwd), "chdir %s", s->cwd);
+  for (size_t i = 0; i < s->n_rlimits; i++) {
+    struct rlimit rl = {s->rlimits[i]->soft, s->rlimits[i]->hard};
+    TRY(setrlimit((int)s->rlimits[i]->type, &rl), "setrlimit %u", s->rlimits[i]->type);
+  }
+  capng_clear(CAPNG_SELECT_BOTH);
+  for (unsigned c = 0; c < 64; c++)
+    if (s->capabilities >> c & 1)
+      capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET, c);
+  TRY(capng_apply(CAPNG_SELECT_BOUNDS), "capability bounding set");
+  TRY(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "PR_SET_KEEPCAPS");
+  TRY(setgroups(ng, groups), "setgroups");
+  TRY(setresgid(gid, gid, gid), "setgid %u", gid);
+  TRY(setresuid(uid, uid, uid), "setuid %u", uid);
+  TRY(capng_apply(CAPNG_SELECT_CAPS), "capabilities");
+  TRY(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clearing ambient capabilities");
+  TRY(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs");
+  char *argv[s->n_argv + 1], *envp[s->n_env + 2];
+  memcpy(argv, s->argv, s->n_argv * sizeof *argv);
+  memcpy(envp, s->env, s->n_env * sizeof *envp);
+  argv[s->n_argv] = NULL;
+  envp[s->n_env] = envp[s->n_env + 1] = NULL;
+  bool has_home = false;
+  for (size_t i = 0; i < s->n_env; i++)
+    has_home |= strncmp(s->env[i], "HOME=", 5) == 0;
+  if (!has_home && asprintf(&envp[s->n_env], "HOME=%s", home) < 0)
+    die(ENOMEM, "out of memory");
+  if (s->seccomp_bpf.len) {
+    struct sock_fprog prog = {.len = (unsigned short)(s->seccomp_bpf.len / 8), .filter = (void *)s->seccomp_bpf.data};
+    TRY(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), "seccomp filter");
+  }
+  TRY(close_range(3, ~0U, CLOSE_RANGE_CLOEXEC), "close_range");
+  prctl(PR_SET_PDEATHSIG, 0);
+  environ = envp;
+  execvp(argv[0], argv);
+  int e = errno;
+  if (e == ENOENT && !strchr(argv[0], '/'))
+    die(ENOENT, "exec: \"%s\": executable file not found in $PATH", argv[0]);
+  char m[128];
+  snprintf(m, sizeof m, "%s", strerror(e));
+  m[0] = (char)tolower(m[0]); /* Docker's wording, which the docker CLI matches */
+  die(e, "exec: \"%s\": %s", argv[0], m);
+}
+
+/* ---- M: set-up, then berth-monitor ---- */
+
+/* A user namespace mapping imaged's ids (berth range block 0) onto the
+ * container's block: what the layers' idmapped mounts go through. */
+static int idmap_userns(const spawn_t *sp) {
+  int p[2], ns;
+  char path[64];
+  TRY(pipe2(p, O_CLOEXEC), "pipe");
+  pid_t h = clone_ns(CLONE_NEWUSER);
+  if (h == 0) {
+    close(p[1]);
+    _exit(read(p[0], path, 1) < 0);
+  }
+  TRY(h, "clone (id-mapping user namespace)");
+  write_proc(true, h, "uid_map", "%lu %u 65536\n", sp->x->subuid, sp->ubase);
+  write_proc(true, h, "gid_map", "%lu %u 65536\n", sp->x->subgid, sp->gbase);
+  snprintf(path, sizeof path, "/proc/%d/ns/user", (int)h);
+  TRY(ns = open(path, O_RDONLY | O_CLOEXEC), "open %s", path);
+  close(p[1]);
+  waitpid(h, NULL, 0);
+  return ns;
+}
+
+__attribute__((noreturn)) static void monitor(const spawn_t *sp) {
+  const Berth__Ipc__ContainerSpec *s = sp->s;
+  execd_t *x = sp->x;
+  pid_t me = getpid();
+  char go;
+  demote_reset_signals();
+  setsid();
+  if (send(rfd, &me, sizeof me, MSG_NOSIGNAL) != sizeof me || recv(rfd, &go, 1, 0) != 1)
+    _exit(1);
+  /* stdio: a pty from the host's devpts, or pipes; [C's 0-2] and [monitor's 5-7] */
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC), cio[3], mio[3], o[2], e[2], in[2] = {null, null};
+  if (s->tty) {
+    int pm = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), ps;
+    TRY(pm < 0 ? -1 : unlockpt(pm), "pseudo-terminal");
+    TRY(ps = ioctl(pm, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC), "pseudo-terminal peer");
+    cio[0] = cio[1] = cio[2] = ps, mio[0] = pm, mio[1] = null, mio[2] = s->open_stdin ? pm : null;
+  } else {
+    TRY(pipe2(o, O_CLOEXEC) | pipe2(e, O_CLOEXEC) | (s->open_stdin ? pipe2(in, O_CLOEXEC) : 0), "pipe");
+    cio[0] = in[0], cio[1] = o[1], cio[2] = e[1], mio[0] = o[0], mio[1] = e[0], mio[2] = in[1];
+  }
+  /* mon/sock, bound here (root) in the monitor's directory */
+  struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = "sock"};
+  int mon = openat(sp->dir, "mon", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), cg = cgroup_open_memory(x, sp->id);
+  TRY(mon < 0 ? -1 : fchdir(mon), "open mon/");
+  unlink("sock");
+  TRY(ls < 0 ? -1 : bind(ls, (struct sockaddr *)&sa, sizeof sa) | listen(ls, 16), "bind mon/sock");
+  TRY(cg, "open the memory cgroup");
+  /* idmapped layers (taken before leaving the host's mount namespace) */
+  int ns = idmap_userns(sp);
+  struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY, .userns_fd = (uint64_t)ns};
+  char opts[4096];
+  int n = snprintf(opts, sizeof opts, "userxattr,upperdir=upper,workdir=work,lowerdir=");
+  for (size_t i = s->n_layers; i-- > 0;) {
+    int t = open_tree(sp->layers[i], "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    TRY(t < 0 ? -1 : mount_setattr(t, "", AT_EMPTY_PATH, &a, sizeof a), "idmapped mount of layer %s", s->layers[i]);
+    n += snprintf(opts + n, sizeof opts - (size_t)n, "%s/proc/self/fd/%d", i + 1 < s->n_layers ? ":" : "", t);
+  }
+  TRY(fchdir(sp->dir), "chdir to the container's directory");
+  TRY(unshare(CLONE_NEWNS), "unshare mount namespace");
+  TRY(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private");
+  TRY(mount("overlay", "rootfs", "overlay", 0, opts), "mount overlay");
+  /* C */
+  int cs[2];
+  TRY(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cs), "socketpair");
+  unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP |
+                        (sp->ubase ? CLONE_NEWUSER : 0) |
+                        (s->network == BERTH__IPC__CONTAINER_SPEC__NETWORK__NETWORK_HOST ? 0 : CLONE_NEWNET);
+  pid_t c = clone_ns(flags);
+  if (c == 0) {
+    rfd = cs[1];
+    child(sp, cio);
+  }
+  TRY(c, "clone the container process");
+  close(cs[1]);
+  if (sp->ubase) {
+    write_proc(true, c, "uid_map", "0 %u 65536\n", sp->ubase);
+    write_proc(true, c, "gid_map", "0 %u 65536\n", sp->gbase);
+  }
+  write_proc(true, c, "oom_score_adj", "%d", s->oom_score_adj);
+  char buf[1024];
+  TRY(send(cs[0], "g", 1, MSG_NOSIGNAL), "starting the container process");
+  ssize_t got = recv(cs[0], buf, sizeof buf, 0); /* EOF: C exec'd (its end is close-on-exec) */
+  if (got != 0)
+    got > 0 ? (void)send(rfd, buf, (size_t)got, MSG_NOSIGNAL) : die(0, "waiting for the container process");
+  if (got != 0)
+    _exit(1);
+  /* pid: "PID STARTTIME_TICKS STARTED_UNIX_NANO" */
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  int pf = openat(sp->dir, "pid.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  TRY(pf < 0 ? -1 : dprintf(pf, "%d %llu %lld\n", (int)c, container_start_ticks(c), (long long)now.tv_sec * 1000000000 + now.tv_nsec), "write pid");
+  TRY(close(pf) | renameat(sp->dir, "pid.tmp", sp->dir, "pid"), "write pid");
+  write_proc(false, me, "oom_score_adj", "-1000"); /* needs CAP_SYS_RESOURCE, which some hosts withhold */
+  /* user berth, no capabilities, no way back */
+  capng_clear(CAPNG_SELECT_BOTH);
+  TRY(setgroups(0, NULL) | setresgid(x->mon_gid, x->mon_gid, x->mon_gid), "setgid berth");
+  TRY(capng_apply(CAPNG_SELECT_BOUNDS), "clearing the bounding set");
+  TRY(setresuid(x->mon_uid, x->mon_uid, x->mon_uid), "setuid berth");
+  TRY(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs");
+  int fds[10] = {null, 2, 2, sp->chan, ls, mio[0], mio[1], mio[2], mon, cg}, exe;
+  TRY(exe = fcntl(x->monitor_fd, F_DUPFD_CLOEXEC, 10), "dup");
+  for (int i = 0; i < 10; i++)
+    TRY(fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10), "dup");
+  for (int i = 0; i < 10; i++)
+    TRY(dup2(fds[i], i), "dup2");
+  char pid_s[16], size_s[24], files_s[16];
+  snprintf(pid_s, sizeof pid_s, "%d", (int)c);
+  snprintf(size_s, sizeof size_s, "%llu", (unsigned long long)s->log_max_size);
+  snprintf(files_s, sizeof files_s, "%u", s->log_max_files);
+  char *argv[13] = {"berth-monitor", "--id", (char *)sp->id, "--pid", pid_s, "--log-max-size", size_s,
+                    "--log-max-files", files_s};
+  int ac = 9;
+  if (x->cg_v1)
+    argv[ac++] = "--cgroup-v1";
+  if (s->tty)
+    argv[ac++] = "--tty";
+  if (s->stdin_once)
+    argv[ac++] = "--stdin-once";
+  close_range(10, ~0U, CLOSE_RANGE_CLOEXEC);
+  execveat(exe, "", argv, x->envp, AT_EMPTY_PATH);
+  kill(c, SIGKILL);
+  die(0, "exec berth-monitor");
+}
+
+/* ---- the executor's side ---- */
+
+static ssize_t wait_recv(int fd, void *buf, size_t size, int ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int r = poll(&p, 1, ms);
+  return r < 0 ? -1 : r == 0 ? (errno = ETIMEDOUT, -1) : recv(fd, buf, size, 0);
+}
+
+int spawn_container(const spawn_t *sp, berth_error_t *err) {
+  int sv[2], r = 0;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return berth_error_errno(err, "socketpair");
+  pid_t i = fork();
+  if (i == 0) { /* the intermediate: M is re-parented when it exits */
+    rfd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+    _exit(fork() == 0 ? (monitor(sp), 0) : 0);
+  }
+  close(sv[1]);
+  cleanup_close int s = sv[0], pfd = -1;
+  if (i < 0)
+    return berth_error_errno(err, "fork");
+  waitpid(i, NULL, 0);
+  pid_t m = 0;
+  char buf[1100];
+  ssize_t n = wait_recv(s, &m, sizeof m, 5000);
+  if (n != sizeof m || (pfd = pidfd_open(m, 0)) < 0)
+    return berth_error_errno(err, "starting the monitor process");
+  if (cgroup_enter(sp->x, sp->id, m, sp->limits, err) < 0)
+    r = -1;
+  else if (send(s, "g", 1, MSG_NOSIGNAL) != 1 || (n = wait_recv(s, buf, sizeof buf - 1, SETUP_TIMEOUT_MS)) < 0)
+    r = berth_error_errno(err, "container set-up");
+  else if (n > 0) { /* "ERRNO message" */
+    char *msg;
+    buf[n] = '\0';
+    long code = strtol(buf, &msg, 10);
+    r = berth_error_make(err, code > 0 && code < 4096 ? (int)code : EIO, "%s", *msg ? msg + 1 : "failed");
+  }
+  if (r < 0) { /* M exits by itself on failure; make sure, then clean up */
+    struct pollfd p = {.fd = pfd, .events = POLLIN};
+    pidfd_send_signal(pfd, SIGKILL, NULL, 0);
+    poll(&p, 1, 2000);
+    cgroup_remove(sp->x, sp->id, NULL);
+  }
+  return r;
+}
