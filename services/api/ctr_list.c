@@ -62,6 +62,17 @@ static struct json_object *values(struct json_object *f, const char *key) {
   return v && json_object_object_length(v) > 0 ? v : NULL;
 }
 
+/* values() or an empty object: json_object_object_foreach needs an object. */
+static struct json_object *each(struct json_object *f, const char *key) {
+  static struct json_object *empty;
+  struct json_object *v = key ? values(f, key) : f;
+  if (v)
+    return v;
+  if (empty == NULL)
+    empty = json_object_new_object();
+  return empty;
+}
+
 /* filters.Match: no values, an exact value, or a value that is a regular
  * expression found in source. */
 static bool match(struct json_object *f, const char *key, const char *source) {
@@ -105,7 +116,7 @@ static bool match_labels(struct json_object *f, struct json_object *labels) {
 }
 
 static int validate(struct json_object *f, int *exited, size_t *nexited, int *is_task, berth_error_t *err) {
-  json_object_object_foreach(f, key, vals) {
+  json_object_object_foreach(each(f, NULL), key, vals) {
     (void)vals;
     size_t i = 0;
     while (accepted[i] && strcmp(accepted[i], key))
@@ -114,7 +125,7 @@ static int validate(struct json_object *f, int *exited, size_t *nexited, int *is
       return berth_error_make(err, EINVAL, "invalid filter '%s'", key);
   }
   *nexited = 0;
-  json_object_object_foreach(values(f, "exited"), code, b1) {
+  json_object_object_foreach(each(f, "exited"), code, b1) {
     (void)b1;
     char *end;
     long v = strtol(code, &end, 10);
@@ -124,7 +135,7 @@ static int validate(struct json_object *f, int *exited, size_t *nexited, int *is
     exited[(*nexited)++] = (int)v;
   }
   static const char *const states[] = {"created", "running", "paused", "restarting", "removing", "exited", "dead", NULL};
-  json_object_object_foreach(values(f, "status"), st, b2) {
+  json_object_object_foreach(each(f, "status"), st, b2) {
     (void)b2;
     size_t i = 0;
     while (states[i] && strcmp(states[i], st))
@@ -134,7 +145,7 @@ static int validate(struct json_object *f, int *exited, size_t *nexited, int *is
                                            "created, running, paused, restarting, removing, exited, dead", st, st);
   }
   static const char *const health[] = {"starting", "healthy", "unhealthy", "none", NULL};
-  json_object_object_foreach(values(f, "health"), h, b3) {
+  json_object_object_foreach(each(f, "health"), h, b3) {
     (void)b3;
     size_t i = 0;
     while (health[i] && strcmp(health[i], h))
@@ -144,7 +155,7 @@ static int validate(struct json_object *f, int *exited, size_t *nexited, int *is
                                            "starting, healthy, unhealthy, none", h, h);
   }
   *is_task = -1;
-  json_object_object_foreach(values(f, "is-task"), t, b4) {
+  json_object_object_foreach(each(f, "is-task"), t, b4) {
     (void)b4;
     if (!strcmp(t, "true") || !strcmp(t, "1"))
       *is_task = 1;
@@ -159,7 +170,7 @@ static int validate(struct json_object *f, int *exited, size_t *nexited, int *is
 /* before= / since=: a container by id or name; the last value wins, as dockerd. */
 static int reference(ctr_registry_t *reg, struct json_object *f, const char *key, api_ctr_t **out, berth_error_t *err) {
   *out = NULL;
-  json_object_object_foreach(values(f, key), ref, b) {
+  json_object_object_foreach(each(f, key), ref, b) {
     (void)b;
     if ((*out = ctr_lookup(reg, ref, err)) == NULL)
       return -1;

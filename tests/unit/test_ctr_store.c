@@ -265,6 +265,132 @@ static void test_texts(void) {
          "State.Status names");
 }
 
+/* ---- list selection and rendering (ctr_list.c, ctr_inspect.c) ---- */
+
+static char sel_text[512];
+static char sel_msg[256];
+
+/* Selected names, space-separated, into sel_text; returns the errno (0 ok). */
+static int sel(ctr_registry_t *reg, bool all, long limit, const char *filters, struct json_object *ancestors) {
+  ctr_list_opts_t o = {.all = all, .limit = limit, .ancestors = ancestors};
+  berth_error_t err = NULL;
+  sel_text[0] = sel_msg[0] = '\0';
+  if (ctr_filters_parse(filters, &o.filters, &err) < 0) {
+    snprintf(sel_msg, sizeof sel_msg, "%s", err->msg);
+    int st = err->status;
+    berth_error_release(&err);
+    return st;
+  }
+  api_ctr_t **v = NULL;
+  size_t n = 0;
+  int st = 0;
+  if (ctr_list_select(reg, &o, &v, &n, &err) < 0) {
+    snprintf(sel_msg, sizeof sel_msg, "%s", err->msg);
+    st = err->status;
+    berth_error_release(&err);
+  }
+  for (size_t i = 0; i < n; i++) {
+    size_t used = strlen(sel_text);
+    snprintf(sel_text + used, sizeof sel_text - used, "%s%s", i ? " " : "", v[i]->name);
+  }
+  free(v);
+  json_object_put(o.filters);
+  return st;
+}
+
+static void test_list(void) {
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/api/containers.db", root);
+  unlink(dir);
+  ctr_registry_t *reg = open_reg();
+  if (reg == NULL)
+    return;
+  berth_error_t err = NULL;
+  api_ctr_t *a = make("a1", "aa", 1000), *b = make("b2", "bb", 2000), *c = make("c3", "cc", 3000),
+            *d = make("d4", "dd", 4000);
+  json_object_object_add(b->config, "Labels", json_tokener_parse("{\"team\":\"blue\",\"tier\":\"web\"}"));
+  json_object_object_add(a->host_config, "NetworkMode", json_object_new_string("none"));
+  b->status = CTR_RUNNING;
+  b->started_ns = 2500;
+  c->status = CTR_EXITED;
+  c->exit_code = 3;
+  c->started_ns = 3100;
+  c->finished_ns = 3200;
+  d->status = CTR_EXITED;
+  d->started_ns = 4100;
+  d->finished_ns = 4200;
+  snprintf(d->image_id, sizeof d->image_id, "sha256:%064d", 9);
+  ctr_insert(reg, a, &err);
+  ctr_insert(reg, b, &err);
+  ctr_insert(reg, c, &err);
+  ctr_insert(reg, d, &err);
+  tap_ok(sel(reg, false, 0, NULL, NULL) == 0 && !strcmp(sel_text, "bb"), "no all: only running (%s)", sel_text);
+  tap_ok(sel(reg, true, 0, "", NULL) == 0 && !strcmp(sel_text, "dd cc bb aa"), "all: newest first (%s)", sel_text);
+  tap_ok(sel(reg, false, 2, NULL, NULL) == 0 && !strcmp(sel_text, "dd cc"), "limit 2 (implies all): %s", sel_text);
+  sel(reg, false, 0, "{\"status\":{\"exited\":true}}", NULL);
+  tap_ok(!strcmp(sel_text, "dd cc"), "status=exited (implies all): %s", sel_text);
+  sel(reg, true, 0, "{\"exited\":{\"3\":true}}", NULL);
+  tap_ok(!strcmp(sel_text, "cc"), "exited=3: %s", sel_text);
+  sel(reg, true, 0, "{\"exited\":{\"0\":true}}", NULL);
+  tap_ok(!strcmp(sel_text, "dd"), "exited=0 (never-started aa excluded): %s", sel_text);
+  sel(reg, true, 0, "{\"label\":{\"team=blue\":true,\"tier\":true}}", NULL);
+  tap_ok(!strcmp(sel_text, "bb"), "label key=value and key: %s", sel_text);
+  sel(reg, true, 0, "{\"label\":{\"team=red\":true}}", NULL);
+  tap_ok(!strcmp(sel_text, ""), "label with another value: nothing");
+  sel(reg, true, 0, "{\"name\":{\"^/?[ab]\":true}}", NULL);
+  tap_ok(!strcmp(sel_text, "bb aa"), "name as a regular expression: %s", sel_text);
+  sel(reg, true, 0, "{\"id\":[\"c3c3\"]}", NULL);
+  tap_ok(!strcmp(sel_text, "cc"), "id prefix, legacy list form: %s", sel_text);
+  sel(reg, true, 0, "{\"before\":{\"cc\":true}}", NULL);
+  tap_ok(!strcmp(sel_text, "bb aa"), "before=cc: %s", sel_text);
+  sel(reg, true, 0, "{\"since\":{\"bb\":true}}", NULL);
+  tap_ok(!strcmp(sel_text, "dd cc"), "since=bb: %s", sel_text);
+  sel(reg, true, 0, "{\"network\":{\"none\":true}}", NULL);
+  tap_ok(!strcmp(sel_text, "aa"), "network=none: %s", sel_text);
+  sel(reg, true, 0, "{\"health\":{\"none\":true}}", NULL);
+  tap_ok(!strcmp(sel_text, "dd cc bb aa"), "health=none: every container (no healthchecks)");
+  struct json_object *anc = json_tokener_parse("[\"sha256:0000000000000000000000000000000000000000000000000000000000000009\"]");
+  sel(reg, true, 0, "{\"ancestor\":{\"x\":true}}", anc);
+  tap_ok(!strcmp(sel_text, "dd"), "ancestor: the resolved image ids: %s", sel_text);
+  json_object_put(anc);
+  anc = json_object_new_array();
+  sel(reg, true, 0, "{\"ancestor\":{\"nosuch\":true}}", anc);
+  tap_ok(!strcmp(sel_text, ""), "ancestor that resolved to nothing: no match");
+  json_object_put(anc);
+  tap_ok(sel(reg, true, 0, "{\"bogus\":{\"1\":true}}", NULL) == EINVAL && !strcmp(sel_msg, "invalid filter 'bogus'"),
+         "unknown filter: %s", sel_msg);
+  tap_ok(sel(reg, true, 0, "{\"status\":{\"sleepy\":true}}", NULL) == EINVAL &&
+         strstr(sel_msg, "invalid filter 'status=sleepy'"), "bad status: %s", sel_msg);
+  tap_ok(sel(reg, true, 0, "{\"exited\":{\"x\":true}}", NULL) == EINVAL && strstr(sel_msg, "invalid filter 'exited=x'"),
+         "bad exit code: %s", sel_msg);
+  tap_ok(sel(reg, true, 0, "{\"before\":{\"nosuch\":true}}", NULL) == ENOENT && strstr(sel_msg, "No such container"),
+         "before an unknown container: %s", sel_msg);
+  tap_ok(sel(reg, true, 0, "[1]", NULL) == EINVAL && !strcmp(sel_msg, "invalid filter") &&
+         sel(reg, true, 0, "{\"status\":\"running\"}", NULL) == EINVAL && sel(reg, true, 0, "nope", NULL) == EINVAL,
+         "filters neither map nor list form: invalid filter");
+
+  struct json_object *s = ctr_render_summary(c, 3200 + 5000000000LL, -1);
+  const char *t = json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+  tap_ok(strstr(t, "\"Names\":[\"/cc\"]") && strstr(t, "\"Command\":\"sh\"") &&
+         strstr(t, "\"State\":\"exited\",\"Status\":\"Exited (3) 5 seconds ago\"") && !strstr(t, "SizeRw") &&
+         strstr(t, "\"HostConfig\":{\"NetworkMode\":\"default\"}") && strstr(t, "\"Networks\":{\"bridge\":"),
+         "summary in Docker's shape");
+  json_object_put(s);
+  s = ctr_render_summary(c, 0, 100);
+  tap_ok(json_object_get_int64(json_object_object_get(s, "SizeRootFs")) == 4421, "SizeRootFs = SizeRw + image size");
+  json_object_put(s);
+  s = ctr_render_inspect(b, "/var/lib/berth");
+  t = json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+  tap_ok(strstr(t, "\"Name\":\"/bb\"") && strstr(t, "\"Path\":\"sh\",\"Args\":[]") &&
+         strstr(t, "\"Running\":true") && strstr(t, "\"Status\":\"running\"") &&
+         strstr(t, "\"StartedAt\":\"1970-01-01T00:00:00.0000025Z\"") &&
+         strstr(t, "\"FinishedAt\":\"0001-01-01T00:00:00Z\"") && strstr(t, "\"LogPath\":\"/var/lib/berth/containers/") &&
+         strstr(t, "\"Labels\":{\"team\":\"blue\"") && strstr(t, "\"ExecIDs\":null"),
+         "inspect in Docker's shape");
+  json_object_put(s);
+  ctr_registry_free(reg);
+}
+
 int main(void) {
   if (mkdtemp(root) == NULL)
     return tap_skip_all("mkdtemp failed");
@@ -276,6 +402,7 @@ int main(void) {
   test_sandboxed();
   test_names();
   test_texts();
+  test_list();
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf %s", root);
   if (system(cmd) != 0)
