@@ -313,6 +313,9 @@ helper:
   int use = image_in_use(st, id, &ctr);
   if (use == IMAGE_USED_RUNNING || (use == IMAGE_USED_STOPPED && !force))
     return quiet ? 0 : use_conflict(id, use, ctr, err);
+  if (use == IMAGE_USED_STOPPED)
+    return 0; /* forced: untagged only. Unlike Docker the image stays, since a
+               * container's root filesystem is made of its layers. */
   if (n > 0 && !force)
     return quiet ? 0 : conflict(id, false, "image is referenced in multiple repositories", err);
   return delete_image(st, id, records, layers, blobs, err);
