@@ -123,9 +123,12 @@ int cgroup_remove(execd_t *x, const char *id, berth_error_t *err) {
   const char *c;
   int r = 0;
   EACH_HIER(x, i, c) {
+    int e = 0;
     cg_path(x, c, id, p, sizeof p);
-    if (!x->cg_systemd && rmdir(p) < 0 && errno != ENOENT && r == 0)
-      r = berth_error_errno(err, "cgroup: rmdir %s", p);
+    for (int t = 0; !x->cg_systemd && t < 100 && (e = rmdir(p) < 0 ? errno : 0) == EBUSY; t++)
+      usleep(10000); /* its last processes may still be exiting */
+    if (e && e != ENOENT && r == 0)
+      errno = e, r = berth_error_errno(err, "cgroup: rmdir %s", p);
   }
   return r;
 }
@@ -165,34 +168,32 @@ static int scope_start(execd_t *x, const char *id, pid_t pid, const limits_t *l,
   };
   const char *sets[][2] = {{"AllowedCPUs", l->cpuset_cpus}, {"AllowedMemoryNodes", l->cpuset_mems}};
   int r = sd_bus_open_system(&bus);
-  if (r >= 0)
-    r = sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                       "org.freedesktop.systemd1.Manager", "StartTransientUnit");
-  if (r >= 0)
-    r = sd_bus_message_append(m, "ss", unit, "fail");
-  if (r >= 0)
-    r = sd_bus_message_open_container(m, 'a', "(sv)");
-  if (r >= 0)
-    r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)", "Slice", "s", "berth.slice", "Delegate", "b", 1, "PIDs", "au",
-                              1, (uint32_t)pid, "CollectMode", "s", "inactive-or-failed", "MemoryAccounting", "b", 1,
-                              "TasksAccounting", "b", 1);
-  for (size_t i = 0; r >= 0 && i < sizeof props / sizeof *props; i++)
+#define B(call) (void)(r >= 0 && (r = (call)))
+  B(sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                   "org.freedesktop.systemd1.Manager", "StartTransientUnit"));
+  B(sd_bus_message_append(m, "ss", unit, "fail"));
+  B(sd_bus_message_open_container(m, 'a', "(sv)"));
+  B(sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)", "Slice", "s", "berth.slice", "Delegate", "b", 1, "PIDs", "au", 1,
+                          (uint32_t)pid, "CollectMode", "s", "inactive-or-failed", "MemoryAccounting", "b", 1,
+                          "TasksAccounting", "b", 1));
+  for (size_t i = 0; i < sizeof props / sizeof *props; i++)
     if (props[i].on)
-      r = sd_bus_message_append(m, "(sv)", props[i].name, "t", props[i].v);
-  for (size_t i = 0; r >= 0 && i < 2; i++) {
+      B(sd_bus_message_append(m, "(sv)", props[i].name, "t", props[i].v));
+  for (size_t i = 0; i < 2; i++) { /* (s v:ay) */
     uint8_t mask[128] = {0};
     size_t n = cpu_mask(sets[i][1], mask);
-    if (n && (r = sd_bus_message_open_container(m, 'r', "sv")) >= 0 && (r = sd_bus_message_append(m, "s", sets[i][0])) >= 0 &&
-        (r = sd_bus_message_open_container(m, 'v', "ay")) >= 0 && (r = sd_bus_message_append_array(m, 'y', mask, n)) >= 0 &&
-        (r = sd_bus_message_close_container(m)) >= 0)
-      r = sd_bus_message_close_container(m);
+    if (n == 0)
+      continue;
+    B(sd_bus_message_open_container(m, 'r', "sv"));
+    B(sd_bus_message_append(m, "s", sets[i][0]));
+    B(sd_bus_message_open_container(m, 'v', "ay"));
+    B(sd_bus_message_append_array(m, 'y', mask, n));
+    B(sd_bus_message_close_container(m));
+    B(sd_bus_message_close_container(m));
   }
-  if (r >= 0)
-    r = sd_bus_message_close_container(m);
-  if (r >= 0)
-    r = sd_bus_message_append(m, "a(sa(sv))", 0);
-  if (r >= 0)
-    r = sd_bus_call(bus, m, 0, &e, NULL);
+  B(sd_bus_message_close_container(m));
+  B(sd_bus_message_append(m, "a(sa(sv))", 0));
+  B(sd_bus_call(bus, m, 0, &e, NULL));
   if (r < 0)
     return berth_error_make(err, -r, "systemd: starting %s: %s", unit, e.message ? e.message : strerror(-r));
   /* The job runs asynchronously: wait until systemd has moved the pid. */

@@ -18,14 +18,10 @@
 typedef Berth__Ipc__ContainerStateReply state_t;
 typedef Berth__Ipc__ContainerSpec spec_t;
 /* Every container request has `string id = 1` first, so the same layout. */
-typedef struct {
-  ProtobufCMessage base;
-  char *id;
-} id_req_t;
+typedef struct { ProtobufCMessage base; char *id; } id_req_t;
 
 static bool only(const char *s, const char *set, size_t max) {
-  size_t n = strlen(s);
-  return n <= max && strspn(s, set) == n;
+  return strlen(s) <= max && strspn(s, set) == strlen(s);
 }
 
 static int check_spec(const spec_t *s, berth_error_t *err) {
@@ -85,7 +81,7 @@ unsigned long long container_start_ticks(pid_t pid) {
 
 /* mon/ belongs to the monitor's user: never follow a link, leave the tree or block. */
 static int open_in(int dir, const char *rel, int flags) {
-  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NONBLOCK),
+  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | (flags & O_PATH ? 0 : O_NONBLOCK)),
                          .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
   return (int)syscall(SYS_openat2, dir, rel, &how, sizeof how);
 }

@@ -22,15 +22,9 @@ static void usage(FILE *f) {
  * lands on them by accident. */
 static int ensure_std_fds(void) {
   for (int fd = 0; fd < 3; fd++) {
-    if (fcntl(fd, F_GETFD) >= 0)
-      continue;
-    int n = open("/dev/null", O_RDWR);
-    if (n < 0)
-      return -1;
-    if (n != fd) {
-      close(n);
-      return -1;
-    }
+    int n = fcntl(fd, F_GETFD) >= 0 ? fd : open("/dev/null", O_RDWR);
+    if (n != fd)
+      return n >= 0 ? close(n), -1 : -1;
   }
   return 0;
 }

@@ -28,16 +28,14 @@ static int rfd = -1; /* where M (to the executor) or C (to M) reports a failure 
 
 /* Reports "ERRNO message" and exits: code 0 means EIO and ": strerror(errno)" appended. */
 __attribute__((noreturn, format(printf, 2, 3))) static void die(int code, const char *fmt, ...) {
-  int e = errno;
-  char m[1024];
+  char m[1024], *e = strerror(errno);
   va_list ap;
   va_start(ap, fmt);
   int n = snprintf(m, sizeof m, "%d ", code ? code : EIO);
   vsnprintf(m + n, sizeof m - (size_t)n, fmt, ap);
   va_end(ap);
-  n = (int)strlen(m);
   if (code == 0)
-    snprintf(m + n, sizeof m - (size_t)n, ": %s", strerror(e));
+    snprintf(m + strlen(m), sizeof m - strlen(m), ": %s", e);
   send(rfd, m, strlen(m), MSG_NOSIGNAL);
   _exit(1);
 }
@@ -55,14 +53,10 @@ static void write_proc(bool must, pid_t pid, const char *file, const char *fmt, 
   close(fd);
 }
 
-static pid_t clone_ns(unsigned long flags) {
-  return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
-}
+#define clone_ns(flags) (pid_t)syscall(SYS_clone, (flags) | SIGCHLD, NULL, NULL, NULL, NULL)
 
 /* ---- C: the container's process ---- */
 
-static const char *devs[] = {"null", "zero", "full", "random", "urandom", "tty"};
-static const char *etcs[] = {"hostname", "hosts", "resolv.conf"};
 static const char *masked[] = {"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
                                "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
                                "/sys/devices/virtual/powercap"};
@@ -70,20 +64,22 @@ static const char *ro_paths[] = {"/proc/asound", "/proc/bus", "/proc/fs", "/proc
 static const char *links[][2] = {{"pts/ptmx", "/dev/ptmx"},       {"/proc/self/fd", "/dev/fd"},
                                  {"/proc/self/fd/0", "/dev/stdin"}, {"/proc/self/fd/1", "/dev/stdout"},
                                  {"/proc/self/fd/2", "/dev/stderr"}};
-enum { T_PROC, T_SYS, T_DEV, T_ETC = T_DEV + 6, T_N = T_ETC + 3 };
-static const struct {
-  const char *target, *type;
-  unsigned long flags;
-  const char *data;
-  int tree; /* detached mount made before pivot_root, or -1: a new file system */
-} mounts[] = {
-    {"/proc", NULL, 0, NULL, T_PROC},
-    {"/sys", NULL, 0, NULL, T_SYS},
-    {"/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", -1},
-    {"/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5", -1},
-    {"/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k", -1},
-    {"/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, -1},
+/* In this order after pivot_root. Detached before it: a bind of src (a host
+ * path, or relative to the container's directory) or, without flags, a new
+ * proc or sysfs (they must be made while the host's are visible). */
+static const struct { const char *target, *src, *type; unsigned long flags; const char *data; } mounts[] = {
+    {"/proc", NULL, "proc", 0, NULL},
+    {"/sys", NULL, "sysfs", 0, NULL},
+    {"/dev", NULL, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"},
+    {"/dev/pts", NULL, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"},
+    {"/dev/shm", NULL, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"},
+    {"/dev/mqueue", NULL, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+#define BIND(t, s) {.target = t, .src = s}
+    BIND("/dev/null", "/dev/null"), BIND("/dev/zero", "/dev/zero"), BIND("/dev/full", "/dev/full"),
+    BIND("/dev/random", "/dev/random"), BIND("/dev/urandom", "/dev/urandom"), BIND("/dev/tty", "/dev/tty"),
+    BIND("/etc/hostname", "etc/hostname"), BIND("/etc/hosts", "etc/hosts"), BIND("/etc/resolv.conf", "etc/resolv.conf"),
 };
+#define NMOUNTS (sizeof mounts / sizeof *mounts)
 
 static int new_fs(const char *type, unsigned attrs) {
   int fs = fsopen(type, FSOPEN_CLOEXEC), m;
@@ -99,35 +95,21 @@ static int clone_tree(const char *path, unsigned flags) {
   return t;
 }
 
-/* Attaches a detached file mount at target (created empty if missing). */
-static void attach_file(int tree, const char *target) {
-  int f = open(target, O_RDONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
-  if (f >= 0)
-    close(f);
-  TRY(move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH), "mount %s", target);
-}
-
 /* The container's root, after pivot_root: everything resolves inside it. */
 static void setup_mounts(const Berth__Ipc__ContainerSpec *s, const int *trees) {
   struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
-  char p[64];
-  for (size_t i = 0; i < sizeof mounts / sizeof *mounts; i++) {
-    if (mkdir(mounts[i].target, 0755) < 0 && errno != EEXIST)
-      die(0, "mkdir %s", mounts[i].target);
-    if (mounts[i].tree >= 0)
-      TRY(move_mount(trees[mounts[i].tree], "", AT_FDCWD, mounts[i].target, MOVE_MOUNT_F_EMPTY_PATH), "mount %s",
-          mounts[i].target);
-    else
-      TRY(mount(mounts[i].type, mounts[i].target, mounts[i].type, mounts[i].flags, mounts[i].data), "mount %s",
-          mounts[i].target);
+  mkdir("/etc", 0755);
+  for (size_t i = 0; i < NMOUNTS; i++) {
+    const char *t = mounts[i].target;
+    int f = mounts[i].src ? open(t, O_RDONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644) : mkdir(t, 0755);
+    if (f > 0)
+      close(f);
+    TRY(trees[i] >= 0 ? move_mount(trees[i], "", AT_FDCWD, t, MOVE_MOUNT_F_EMPTY_PATH)
+                      : mount(mounts[i].type, t, mounts[i].type, mounts[i].flags, mounts[i].data),
+        "mount %s", t);
   }
-  for (size_t i = 0; i < 6; i++)
-    snprintf(p, sizeof p, "/dev/%s", devs[i]), attach_file(trees[T_DEV + i], p);
   for (size_t i = 0; i < sizeof links / sizeof *links; i++)
     TRY(symlink(links[i][0], links[i][1]), "symlink %s", links[i][1]);
-  mkdir("/etc", 0755);
-  for (size_t i = 0; i < 3; i++)
-    snprintf(p, sizeof p, "/etc/%s", etcs[i]), attach_file(trees[T_ETC + i], p);
   struct stat st;
   for (size_t i = 0; !s->privileged && i < sizeof masked / sizeof *masked; i++)
     if (stat(masked[i], &st) == 0)
@@ -144,9 +126,7 @@ static void setup_mounts(const Berth__Ipc__ContainerSpec *s, const int *trees) {
 }
 
 static bool numeric(const char *s, unsigned long *v) {
-  char *e;
-  *v = strtoul(s, &e, 10);
-  return *s && *e == '\0';
+  return *s && strspn(s, "0123456789") == strlen(s) && (*v = strtoul(s, NULL, 10), true);
 }
 
 /* spec.user against the container's own /etc/passwd and /etc/group (no NSS):
@@ -170,8 +150,7 @@ static void find_user(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups, s
     die(ENOENT, "unable to find user %s: no matching entries in passwd file", u);
   if (!name)
     *uid = (uid_t)un, *gid = 0;
-  if ((f = fopen("/etc/group", "re")) == NULL && g && !gnum)
-    die(0, "unable to find group %s: open /etc/group", g);
+  f = fopen("/etc/group", "re");
   for (struct group *gr; f && (gr = fgetgrent(f));) {
     if (g && (gnum ? gr->gr_gid == gn : strcmp(gr->gr_name, g) == 0))
       *gid = gr->gr_gid, gfound = true;
@@ -189,7 +168,7 @@ static void find_user(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups, s
 
 __attribute__((noreturn)) static void child(const spawn_t *sp, const int *cio) {
   const Berth__Ipc__ContainerSpec *s = sp->s;
-  int trees[T_N];
+  int trees[NMOUNTS];
   char g, *home = "/";
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* until exec: M gone = give up */
   if (recv(rfd, &g, 1, 0) != 1)
@@ -203,26 +182,20 @@ __attribute__((noreturn)) static void child(const spawn_t *sp, const int *cio) {
     TRY(ioctl(0, TIOCSCTTY, 0), "controlling terminal");
   if (s->hostname[0])
     TRY(sethostname(s->hostname, strlen(s->hostname)), "sethostname");
-  if (s->network != BERTH__IPC__CONTAINER_SPEC__NETWORK__NETWORK_HOST) {
+  if (s->network != BERTH__IPC__CONTAINER_SPEC__NETWORK__NETWORK_HOST) { /* loopback up */
     struct ifreq ifr = {.ifr_name = "lo", .ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING};
     int so = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     TRY(so < 0 ? -1 : ioctl(so, SIOCSIFFLAGS, &ifr), "loopback up");
   }
   /* What comes from outside the root is taken now, attached after pivot_root. */
   unsigned fsattr = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
-  trees[T_PROC] = new_fs("proc", fsattr);
-  if (s->network == BERTH__IPC__CONTAINER_SPEC__NETWORK__NETWORK_HOST) { /* sysfs needs an own netns */
-    struct mount_attr a = {.attr_set = fsattr | (s->privileged ? 0 : MOUNT_ATTR_RDONLY)};
-    trees[T_SYS] = clone_tree("/sys", AT_RECURSIVE);
-    TRY(mount_setattr(trees[T_SYS], "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a), "read-only /sys");
-  } else {
-    trees[T_SYS] = new_fs("sysfs", fsattr | (s->privileged ? 0 : MOUNT_ATTR_RDONLY));
-  }
-  char p[64];
-  for (int i = 0; i < 6; i++)
-    snprintf(p, sizeof p, "/dev/%s", devs[i]), trees[T_DEV + i] = clone_tree(p, 0);
-  for (int i = 0; i < 3; i++)
-    snprintf(p, sizeof p, "etc/%s", etcs[i]), trees[T_ETC + i] = clone_tree(p, 0);
+  struct mount_attr sys = {.attr_set = fsattr | (s->privileged ? 0 : MOUNT_ATTR_RDONLY)};
+  bool hostnet = s->network == BERTH__IPC__CONTAINER_SPEC__NETWORK__NETWORK_HOST; /* sysfs needs an own netns */
+  for (size_t i = 0; i < NMOUNTS; i++)
+    trees[i] = mounts[i].src ? clone_tree(mounts[i].src, 0) : mounts[i].flags ? -1
+               : i == 1 && hostnet ? clone_tree("/sys", AT_RECURSIVE) : new_fs(mounts[i].type, i ? sys.attr_set : fsattr);
+  if (hostnet)
+    TRY(mount_setattr(trees[1], "", AT_EMPTY_PATH | AT_RECURSIVE, &sys, sizeof sys), "read-only /sys");
   TRY(mount("rootfs", "rootfs", NULL, MS_BIND | MS_REC, NULL), "bind rootfs"); /* unlocked: pivot_root wants that */
   TRY(chdir("rootfs"), "chdir rootfs");
   TRY(syscall(SYS_pivot_root, ".", "."), "pivot_root");
@@ -262,23 +235,18 @@ __attribute__((noreturn)) static void child(const spawn_t *sp, const int *cio) {
   TRY(capng_apply(CAPNG_SELECT_CAPS), "capabilities");
   TRY(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clearing ambient capabilities");
   TRY(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs");
-  char *argv[s->n_argv + 1], *envp[s->n_env + 2];
+  char *argv[s->n_argv + 1], *envp[s->n_env + 1];
   memcpy(argv, s->argv, s->n_argv * sizeof *argv);
   memcpy(envp, s->env, s->n_env * sizeof *envp);
-  argv[s->n_argv] = NULL;
-  envp[s->n_env] = envp[s->n_env + 1] = NULL;
-  bool has_home = false;
-  for (size_t i = 0; i < s->n_env; i++)
-    has_home |= strncmp(s->env[i], "HOME=", 5) == 0;
-  if (!has_home && asprintf(&envp[s->n_env], "HOME=%s", home) < 0)
-    die(ENOMEM, "out of memory");
+  argv[s->n_argv] = envp[s->n_env] = NULL;
+  environ = envp;
+  TRY(setenv("HOME", home, 0), "setenv HOME"); /* from /etc/passwd unless set */
   if (s->seccomp_bpf.len) {
     struct sock_fprog prog = {.len = (unsigned short)(s->seccomp_bpf.len / 8), .filter = (void *)s->seccomp_bpf.data};
     TRY(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), "seccomp filter");
   }
   TRY(close_range(3, ~0U, CLOSE_RANGE_CLOEXEC), "close_range");
   prctl(PR_SET_PDEATHSIG, 0);
-  environ = envp;
   execvp(argv[0], argv);
   int e = errno;
   if (e == ENOENT && !strchr(argv[0], '/'))
@@ -375,10 +343,9 @@ __attribute__((noreturn)) static void monitor(const spawn_t *sp) {
   char buf[1024];
   TRY(send(cs[0], "g", 1, MSG_NOSIGNAL), "starting the container process");
   ssize_t got = recv(cs[0], buf, sizeof buf, 0); /* EOF: C exec'd (its end is close-on-exec) */
-  if (got != 0)
-    got > 0 ? (void)send(rfd, buf, (size_t)got, MSG_NOSIGNAL) : die(0, "waiting for the container process");
-  if (got != 0)
-    _exit(1);
+  TRY(got, "waiting for the container process");
+  if (got > 0) /* C's own report, passed on */
+    _exit(send(rfd, buf, (size_t)got, MSG_NOSIGNAL) < 0);
   /* pid: "PID STARTTIME_TICKS STARTED_UNIX_NANO" */
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
