@@ -447,9 +447,10 @@ cgroup_dirs() {
   strace -f -o /dev/null -p "$img" &
   local st=$!
   sleep 0.5
+  kill -STOP "$st" # the tracer holds the exit while execd's pidfd fires
   kill -9 "$img"
-  sleep 0.3
-  kill "$st" 2>/dev/null || true
+  sleep 1
+  kill -9 "$st" 2>/dev/null || true
   wait "$st" 2>/dev/null || true
   local _
   for _ in $(seq 200); do
