@@ -147,7 +147,7 @@ static void find_user(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups, s
   if (f)
     fclose(f);
   if (!name && !unum)
-    die(ENOENT, "unable to find user %s: no matching entries in passwd file", u);
+    die(EIO, "unable to find user %s: no matching entries in passwd file", u);
   if (!name)
     *uid = (uid_t)un, *gid = 0;
   f = fopen("/etc/group", "re");
@@ -161,7 +161,7 @@ static void find_user(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups, s
   if (f)
     fclose(f);
   if (g && !gnum && !gfound)
-    die(ENOENT, "unable to find group %s: no matching entries in group file", g);
+    die(EIO, "unable to find group %s: no matching entries in group file", g);
   if (gnum)
     *gid = (gid_t)gn;
 }

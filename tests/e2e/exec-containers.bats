@@ -357,9 +357,9 @@ cgroup_dirs() {
   run drv start "$id" layer="$LAYER" arg=/etc/passwd
   [[ $output == 'error 13 exec: "/etc/passwd": permission denied' ]]
   run drv start "$id" layer="$LAYER" arg=/bin/true user=nosuchuser
-  [[ $output == "error 2 unable to find user nosuchuser: no matching entries in passwd file" ]]
+  [[ $output == "error 5 unable to find user nosuchuser: no matching entries in passwd file" ]]
   run drv start "$id" layer="$LAYER" arg=/bin/true user=0:nosuchgroup
-  [[ $output == "error 2 unable to find group nosuchgroup: no matching entries in group file" ]]
+  [[ $output == "error 5 unable to find group nosuchgroup: no matching entries in group file" ]]
   run drv start "$id" layer="$LAYER" arg=/bin/true user=70000
   [[ $output == "error 5 setuid 70000: Invalid argument" ]]
   run drv start "$id" layer="$LAYER" arg=/bin/true rlimit=7:99999999:99999999
