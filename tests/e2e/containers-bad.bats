@@ -99,7 +99,7 @@ create() {
   n=$(nproc)
   d run --rm --cpus $((n + 1)) busybox true
   [[ $status -eq 125 ]]
-  grep -q "Range of CPUs is from 0.01 to $n.00, as there are only $n CPUs available" <<<"$output"
+  grep -qi "Range of CPUs is from 0.01 to $n.00, as there are only $n CPUs available" <<<"$output"
   nothing_left
 }
 
