@@ -141,6 +141,10 @@ static int attached_start(cli_ctx_t *ctx, const session_t *s) {
       cli_attach_resize(ctx, s->id);
     int r = attach ? cli_attach_run(&a, &err) : 0;
     cli_attach_end(&a);
+    if (afd >= 0) { /* the stream is over: the connection goes before the wait's answer, as docker's */
+      close(afd);
+      afd = -1;
+    }
     if (r < 0) {
       fprintf(stderr, "%s\n", err->msg);
       berth_error_release(&err);
@@ -465,13 +469,16 @@ static int run_attach(cli_ctx_t *ctx, int argc, char **argv) {
       cli_attach_resize(ctx, id);
     r = cli_attach_run(&a, &err);
     cli_attach_end(&a);
+    close(afd);
+    afd = -1;
     if (r < 0) {
       fprintf(stderr, "%s\n", err->msg);
       berth_error_release(&err);
     }
   }
   cli_http_head_free(&ahead);
-  close(afd);
+  if (afd >= 0)
+    close(afd);
   return cli_wait_result(wfd, &whead);
 }
 

@@ -315,7 +315,7 @@ gone() {
 }
 
 @test "logs: -t, --tail, -f ends when the container exits; a container's limits and options reach it" {
-  cli run -d --name cli-logs busybox sh -c 'echo one; echo two >&2; echo three'
+  cli run -d --name cli-logs busybox sh -c 'echo one; echo two >&2; sleep 0.3; echo three'
   cli wait cli-logs
   [[ $output == 0 ]]
   cli logs cli-logs
