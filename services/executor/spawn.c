@@ -219,6 +219,9 @@ __attribute__((noreturn)) static void child(const spawn_t *sp, const int *cio) {
         break;
     }
   TRY(chdir(s->cwd), "chdir %s", s->cwd);
+  char at[PATH_MAX]; /* "(unreachable)/..." when an inherited fd led outside the root (-w /proc/self/fd/N) */
+  if (syscall(SYS_getcwd, at, sizeof at) < 0 || at[0] != '/')
+    die(EPERM, "working directory %s is outside the container (possible breakout attempt)", s->cwd);
   for (size_t i = 0; i < s->n_rlimits; i++) {
     struct rlimit rl = {s->rlimits[i]->soft, s->rlimits[i]->hard};
     TRY(setrlimit((int)s->rlimits[i]->type, &rl), "setrlimit %u", s->rlimits[i]->type);
