@@ -133,10 +133,15 @@ int cgroup_remove(execd_t *x, const char *id, berth_error_t *err) {
   return r;
 }
 
+/* The memory controller's directory; without one (v1 controllers the
+ * systemd of a container does not manage), another: no OOM count then. */
 int cgroup_open_memory(execd_t *x, const char *id) {
+  static const char *c[] = {"memory", "unified", "systemd"};
   char p[512];
-  cg_path(x, "memory", id, p, sizeof p);
-  return open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd = -1;
+  for (size_t i = 0; fd < 0 && i < (x->cg_v1 ? 3 : 1); i++)
+    cg_path(x, c[i], id, p, sizeof p), fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return fd;
 }
 
 /* "0-3,8" as systemd's AllowedCPUs= byte mask (bit n = cpu n); its length. */
