@@ -101,6 +101,8 @@ static void setup_mounts(const Berth__Ipc__ContainerSpec *s, const int *trees) {
   mkdir("/etc", 0755);
   for (size_t i = 0; i < NMOUNTS; i++) {
     const char *t = mounts[i].target;
+    struct stat st;
+    TRY(!mounts[i].src && lstat(t, &st) == 0 && S_ISLNK(st.st_mode) ? (errno = ELOOP, -1) : 0, "mount on %s", t);
     int f = mounts[i].src ? open(t, O_RDONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644) : mkdir(t, 0755);
     if (f > 0)
       close(f);
@@ -125,6 +127,12 @@ static void setup_mounts(const Berth__Ipc__ContainerSpec *s, const int *trees) {
     TRY(mount_setattr(AT_FDCWD, "/", 0, &ro, sizeof ro), "read-only root");
 }
 
+/* A FIFO planted by the image must not hang the start. */
+static FILE *open_db(const char *path) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  return fd >= 0 ? fdopen(fd, "re") : NULL;
+}
+
 static bool numeric(const char *s, unsigned long *v) {
   return *s && strspn(s, "0123456789") == strlen(s) && (*v = strtoul(s, NULL, 10), true);
 }
@@ -138,7 +146,7 @@ static void find_user(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups, s
   if ((g = strchr(u, ':')))
     *g++ = '\0';
   bool unum = numeric(u, &un) || !u[0], gnum = g && numeric(g, &gn), gfound = false;
-  FILE *f = fopen("/etc/passwd", "re");
+  FILE *f = open_db("/etc/passwd");
   for (struct passwd *pw; f && (pw = fgetpwent(f));)
     if (unum ? pw->pw_uid == un : strcmp(pw->pw_name, u) == 0) {
       *uid = pw->pw_uid, *gid = pw->pw_gid, *home = strdup(pw->pw_dir), name = strdup(pw->pw_name);
@@ -150,7 +158,7 @@ static void find_user(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups, s
     die(EIO, "unable to find user %s: no matching entries in passwd file", u);
   if (!name)
     *uid = (uid_t)un, *gid = 0;
-  f = fopen("/etc/group", "re");
+  f = open_db("/etc/group");
   for (struct group *gr; f && (gr = fgetgrent(f));) {
     if (g && (gnum ? gr->gr_gid == gn : strcmp(gr->gr_name, g) == 0))
       *gid = gr->gr_gid, gfound = true;

@@ -364,6 +364,17 @@ cgroup_dirs() {
   [[ $output == "error 5 setuid 70000: Invalid argument" ]]
   run drv start "$id" layer="$LAYER" arg=/bin/true rlimit=7:99999999:99999999
   [[ $output == "error 5 setrlimit 7: Operation not permitted" ]]
+  # a hostile root filesystem (planted in upper/ as a layer could): /sys a symlink, /etc/passwd a FIFO
+  local u=$T/data/containers/$id/upper base
+  base=$(state "$id" uid_base)
+  ln -s /dev/shm "$u/sys"
+  run drv start "$id" layer="$LAYER" arg=/bin/true
+  [[ $output == "error 5 mount on /sys: Too many levels of symbolic links" ]]
+  rm "$u/sys"
+  mkdir -p "$u/etc" && mkfifo "$u/etc/passwd" && chown "$base:$base" "$u/etc" "$u/etc/passwd"
+  run timeout 10 "$DRV" -s "$T/run/drv/sock" start "$id" layer="$LAYER" arg=/bin/true user=root
+  [[ $output == "error 5 unable to find user root: no matching entries in passwd file" ]]
+  rm "$u/etc/passwd"
   [[ $(state "$id" status) == created && ! -e $T/data/containers/$id/pid && -z $(cgroup_dirs "$id") ]]
   ! pgrep -f "berth-monitor --id $id"
   drv delete "$id"
