@@ -24,8 +24,9 @@ static bool only(const char *s, const char *set, size_t max) {
   return strlen(s) <= max && strspn(s, set) == strlen(s);
 }
 
+static const Berth__Ipc__ContainerLimits none = BERTH__IPC__CONTAINER_LIMITS__INIT;
+
 static int check_spec(const spec_t *s, berth_error_t *err) {
-  static const Berth__Ipc__ContainerLimits none = BERTH__IPC__CONTAINER_LIMITS__INIT;
   if (s == NULL)
     return BAD("missing");
   const Berth__Ipc__ContainerLimits *l = s->limits ? s->limits : &none;
@@ -213,7 +214,6 @@ static int start(execd_t *x, berth_msg_t *req, int d, state_t *st, berth_error_t
   cleanup_close int mon = openat(d, "mon", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (rc >= 0 && ((unlinkat(d, "pid", 0) < 0 && errno != ENOENT) || (unlinkat(mon, "exit", 0) < 0 && errno != ENOENT)))
     rc = berth_error_errno(err, "removing the previous run's pid and exit files");
-  static const Berth__Ipc__ContainerLimits none = BERTH__IPC__CONTAINER_LIMITS__INIT;
   spawn_t sp = {x, r->id, s, s->limits ? s->limits : &none, d, req->fds[0], lay, up.st_uid, up.st_gid};
   if (rc >= 0 && cgroup_create(x, r->id, sp.limits, err) >= 0)
     rc = spawn_container(&sp, err);
@@ -234,26 +234,22 @@ static int open_log(int d, const char *id, uint32_t index, berth_error_t *err) {
   if (index > 10000)
     return berth_error_make(err, EINVAL, "log index %u is out of range", index);
   snprintf(name, sizeof name, index ? "mon/log.json.%u" : "mon/log.json", index);
-  int fd = open_in(d, name, O_RDONLY);
+  cleanup_close int fd = open_in(d, name, O_RDONLY);
   if (fd < 0 && errno == ENOENT)
     return berth_error_make(err, ENOENT, "container %s has no log file %u", id, index);
-  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-    int r = berth_error_make(err, EIO, "container %s: %s is not a regular file", id, name);
-    return fd >= 0 ? close(fd), r : r;
-  }
-  return fd;
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+    return berth_error_make(err, EIO, "container %s: %s is not a regular file", id, name);
+  return berth_steal_fd(&fd);
 }
 
 static int connect_mon(int d, const char *id, berth_error_t *err) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   cleanup_close int sock = open_in(d, "mon/sock", O_PATH);
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  cleanup_close int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d", sock);
-  if (sock < 0 || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    int r = berth_error_errno(err, "container %s: connecting to its monitor", id);
-    return fd >= 0 ? close(fd), r : r;
-  }
-  return fd;
+  if (sock < 0 || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+    return berth_error_errno(err, "container %s: connecting to its monitor", id);
+  return berth_steal_fd(&fd);
 }
 
 void container_request(execd_t *x, berth_conn_t *c, berth_msg_t *req) {
