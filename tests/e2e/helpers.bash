@@ -70,8 +70,11 @@ _e2e_spawn() {
     ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
       "$@" </dev/null >>"$T/execd.log" 2>&1 &
     echo $! >"$T/execd.pid"
-    wait $!
-    echo $? >"$T/execd.rc"
+    # (bats runs with errexit: a bare `wait` of a non-zero exit would end
+    # the subshell before execd.rc is written)
+    rc=0
+    wait $! || rc=$?
+    echo $rc >"$T/execd.rc"
   ) 3>&- &
   local _
   for _ in $(seq 50); do [[ -s $T/execd.pid ]] && break; sleep 0.02; done
