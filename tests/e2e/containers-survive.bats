@@ -147,10 +147,10 @@ check_survived() {
   kill -KILL "$EXECD_PID"
   local i
   for i in $(seq 100); do [[ -e $T/execd.rc ]] && break; sleep 0.1; done
-  [[ -e $T/execd.rc ]]
+  [[ -e $T/execd.rc ]] || { echo "no exit status of the killed execd"; false; }
   # the services of the dead executor go away with it (they would hold the
   # store and the API socket otherwise)
-  local deadline=$((SECONDS + 10)) left
+  local deadline=$((SECONDS + 10)) left=
   while ((SECONDS < deadline)); do
     left=
     for s in "${svcs[@]}"; do kill -0 "$s" 2>/dev/null && left+=" $s"; done
@@ -171,6 +171,9 @@ check_survived() {
   e2e_wait_api || { e2e_show_log; false; }
   e2e_wait_services 15 || { e2e_show_log; false; }
   check_survived s-execd
-  # the monitor exited with its container
-  not kill -0 "$mon" 2>/dev/null
+  # the monitor exited with its container (it may take a moment to finish
+  # after the exit record; a zombie waiting for init counts as gone)
+  local deadline=$((SECONDS + 5))
+  while ((SECONDS < deadline)) && [[ -e /proc/$mon && $(proc_status "$mon" State) != Z* ]]; do sleep 0.1; done
+  [[ ! -e /proc/$mon || $(proc_status "$mon" State) == Z* ]] || { echo "monitor $mon still running"; false; }
 }
