@@ -186,6 +186,9 @@ __attribute__((noreturn)) static void child(const spawn_t *sp, const int *cio) {
   TRY(setsid(), "setsid");
   for (int i = 0; i < 3; i++)
     TRY(dup2(cio[i], i), "stdio");
+  /* Nothing of the host may stay reachable through /proc/self/fd: 0-2, the report socket at 3. */
+  TRY(rfd = rfd == 3 ? 3 : dup3(rfd, 3, O_CLOEXEC), "dup3");
+  TRY(close_range(4, ~0U, 0), "close_range");
   if (s->tty)
     TRY(ioctl(0, TIOCSCTTY, 0), "controlling terminal");
   if (s->hostname[0])
@@ -210,6 +213,7 @@ __attribute__((noreturn)) static void child(const spawn_t *sp, const int *cio) {
   TRY(umount2(".", MNT_DETACH), "detach the old root");
   TRY(chdir("/"), "chdir /");
   setup_mounts(s, trees);
+  TRY(close_range(4, ~0U, 0), "close_range");
 
   uid_t uid = 0;
   gid_t gid = 0, groups[64 + 64];

@@ -380,6 +380,28 @@ cgroup_dirs() {
   drv delete "$id"
 }
 
+@test "no fd of the host reaches the container's set-up: /proc/self/fd/N as working directory or /etc" {
+  local id n u marker=$BATS_TEST_TMPDIR/marker
+  id=$(newid)
+  drv create "$id" >/dev/null
+  for n in 3 4 5 6 7 8 9 10 11 12 20; do
+    run drv start "$id" layer="$LAYER" cwd=/proc/self/fd/$n arg=/bin/true
+    [[ $output == "error 5 chdir /proc/self/fd/$n: "* ]] || { echo "$n: $output"; false; }
+  done
+  u=$T/data/containers/$id/upper
+  touch "$marker"
+  for n in 3 4 5 6 7 8 9 10 11 12 20; do
+    rm -rf "$u/etc"
+    ln -s /proc/self/fd/$n "$u/etc"
+    run drv start "$id" layer="$LAYER" arg=/bin/true
+    [[ $output == "error 5 mount /etc/hostname: "* ]] || { echo "$n: $output"; false; }
+  done
+  rm "$u/etc"
+  [[ -z $(find "$T/data" "$T/run" -newer "$marker" -name 'hostname' ! -path "$T/data/containers/$id/etc/*") ]]
+  [[ $(state "$id" status) == created && -z $(cgroup_dirs "$id") ]]
+  drv delete "$id"
+}
+
 @test "user, groups, working directory, environment, rlimits" {
   local id
   id=$(newid)
