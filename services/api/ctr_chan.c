@@ -83,7 +83,8 @@ static void flush_stdin(ctr_runtime_t *rt) {
     }
     off += n;
   }
-  memmove(rt->stdin_buf, rt->stdin_buf + off, rt->stdin_len - off);
+  if (off > 0) /* stdin_buf is NULL until stdin first arrives: memmove(NULL, NULL, 0) is UB */
+    memmove(rt->stdin_buf, rt->stdin_buf + off, rt->stdin_len - off);
   rt->stdin_len -= off;
   if (rt->stdin_len == 0 && rt->stdin_close) {
     if (ctr_chan_send(rt, CHANNEL_STDIN_CLOSE, NULL, 0) == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
