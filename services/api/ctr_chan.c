@@ -144,9 +144,13 @@ void ctr_chan_unblock(ctr_runtime_t *rt) {
 
 /* ---- exit ---- */
 
-static void autoremove_done(api_app_t *app, const char *id, unsigned status, const char *msg, void *ud) {
-  if (status >= 300)
-    log_err("container %.12s: automatic removal failed: %s", id, msg ? msg : "?");
+void ctr_autoremove_done(api_app_t *app, const char *id, unsigned status, const char *msg, void *ud) {
+  if (status < 300)
+    return;
+  log_err("container %.12s: automatic removal failed: %s", id, msg ? msg : "?");
+  api_ctr_t *c = ctr_by_id(app, id);
+  if (c && c->rt)
+    ctr_wait_removal_failed(c->rt, msg ? msg : "removal failed");
 }
 
 void ctr_rt_exited(api_app_t *app, api_ctr_t *c, int exit_code, bool oom, int64_t finished_ns) {
@@ -176,7 +180,7 @@ void ctr_rt_exited(api_app_t *app, api_ctr_t *c, int exit_code, bool oom, int64_
   c = ctr_by_id(app, id);
   if (c && c->status == CTR_EXITED && c->rt && !c->rt->restarting && !c->rt->starting && !c->rt->removing &&
       ctr_hostconfig_bool(c, "AutoRemove"))
-    ctr_delete_stopped(app, c, autoremove_done, NULL);
+    ctr_delete_stopped(app, c, ctr_autoremove_done, NULL);
 }
 
 /* ---- the monitor vanished: ask the executor ---- */

@@ -94,6 +94,9 @@ void ctr_chan_update_subscription(ctr_runtime_t *rt);
 void ctr_chan_unblock(ctr_runtime_t *rt);
 /* The container exited: record it, wake everyone, auto-remove. */
 void ctr_rt_exited(api_app_t *app, api_ctr_t *c, int exit_code, bool oom, int64_t finished_ns);
+/* The ctr_done_fn of an automatic removal (AutoRemove): logs a failure and
+ * hands it to condition=removed waiters. */
+void ctr_autoremove_done(api_app_t *app, const char *id, unsigned status, const char *msg, void *ud);
 /* At start-up: ContainerState for every record that says running. */
 void ctr_recover_all(api_app_t *app);
 
@@ -129,6 +132,8 @@ void ctr_attach_end_all(ctr_runtime_t *rt);
 void ctr_wait_exited(ctr_runtime_t *rt);
 void ctr_wait_removed(ctr_runtime_t *rt);
 void ctr_wait_release(ctr_runtime_t *rt);
+/* An automatic removal failed: condition=removed waiters get the error. */
+void ctr_wait_removal_failed(ctr_runtime_t *rt, const char *msg);
 
 /* ---- log followers (ctr_logs.c) ---- */
 void ctr_logs_rotated(ctr_runtime_t *rt);

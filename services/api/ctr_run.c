@@ -54,11 +54,6 @@ static unsigned start_error_status(int e, const char *msg, int *exit_code) {
   return api_errno_status(e);
 }
 
-static void start_failed_cleanup(api_app_t *app, const char *id, unsigned status, const char *msg, void *ud) {
-  if (status >= 300)
-    log_err("container %.12s: automatic removal after a failed start: %s", id, msg ? msg : "?");
-}
-
 static void on_start_reply(berth_conn_t *conn, berth_msg_t *reply, void *userdata) {
   start_op_t *op = userdata;
   api_app_t *app = op->app;
@@ -100,7 +95,7 @@ static void on_start_reply(berth_conn_t *conn, berth_msg_t *reply, void *userdat
   /* dockerd removes an AutoRemove container whose start failed (docker run --rm waits for that). */
   c = ctr_by_id(app, op->id);
   if (c && c->status == CTR_CREATED && c->rt && !c->rt->removing && ctr_hostconfig_bool(c, "AutoRemove"))
-    ctr_delete_stopped(app, c, start_failed_cleanup, NULL);
+    ctr_delete_stopped(app, c, ctr_autoremove_done, NULL);
 out:
   if (reply)
     berth_msg_release(reply);

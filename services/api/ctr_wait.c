@@ -17,7 +17,7 @@ struct ctr_waiter {
   api_request_t *r;
   int cond;
   bool ready;
-  char body[96];
+  char *body;
   size_t len, off;
   ctr_waiter_t *next;
 };
@@ -34,17 +34,38 @@ static void unlink_waiter(ctr_waiter_t *w) {
   w->next = NULL;
 }
 
-static void answer(ctr_waiter_t *w, int exit_code) {
-  int n = snprintf(w->body, sizeof w->body, "{\"StatusCode\":%d,\"Error\":null}\n", exit_code);
-  w->len = n > 0 ? (size_t)n : 0;
+static void answer_json(ctr_waiter_t *w, int exit_code, const char *error) {
+  struct json_object *o = json_object_new_object();
+  json_object_object_add(o, "StatusCode", json_object_new_int(exit_code));
+  struct json_object *e = NULL;
+  if (error) {
+    e = json_object_new_object();
+    json_object_object_add(e, "Message", json_object_new_string(error));
+  }
+  json_object_object_add(o, "Error", e);
+  size_t len = 0;
+  const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+  w->body = s ? malloc(len + 2) : NULL;
+  if (w->body) {
+    memcpy(w->body, s, len);
+    w->body[len++] = '\n';
+    w->len = len;
+  }
+  json_object_put(o);
   w->ready = true;
   api_request_wake(w->r);
+}
+
+static void answer(ctr_waiter_t *w, int exit_code) {
+  answer_json(w, exit_code, NULL);
 }
 
 static ssize_t wait_read(api_request_t *r, char *buf, size_t max, void *ud) {
   ctr_waiter_t *w = ud;
   if (!w->ready)
     return 0;
+  if (w->body == NULL)
+    return API_STREAM_ERROR;
   if (w->off >= w->len)
     return API_STREAM_END;
   size_t n = w->len - w->off;
@@ -59,6 +80,7 @@ static void wait_done(api_request_t *r, void *ud) {
   ctr_waiter_t *w = ud;
   unlink_waiter(w);
   api_request_unref(w->r);
+  free(w->body);
   free(w);
 }
 
@@ -86,6 +108,21 @@ void ctr_wait_exited(ctr_runtime_t *rt) {
 
 void ctr_wait_removed(ctr_runtime_t *rt) {
   answer_some(rt, true, true);
+}
+
+void ctr_wait_removal_failed(ctr_runtime_t *rt, const char *msg) {
+  /* dockerd: the removal error goes to condition=removed waiters (docker run --rm prints it). */
+  for (ctr_waiter_t **pp = &rt->waiters; *pp;) {
+    ctr_waiter_t *w = *pp;
+    if (w->cond != WAIT_REMOVED) {
+      pp = &w->next;
+      continue;
+    }
+    *pp = w->next;
+    w->rt = NULL;
+    w->next = NULL;
+    answer_json(w, rt->c->exit_code, msg);
+  }
 }
 
 void ctr_wait_release(ctr_runtime_t *rt) {
