@@ -89,6 +89,11 @@ cap_of() {
   run bash -c "echo | timeout 60 '$DOCKER' run -i --rm berth-probe /probe fds"
   echo "$output"
   grep -qx 'fds: 0 1 2' <<<"$output"
+  # and with a terminal: the three are the pty
+  d run --rm -t berth-probe /probe fds
+  [[ $status -eq 0 ]]
+  grep -qx $'fds: 0 1 2\r' <<<"$output"
+  [[ $(grep -c '^fd [012] -> /dev/pts/[0-9]*.$' <<<"$output") -eq 3 ]]
   # and pid 1 of a running container, read from the host
   d run -d --name esc-fds busybox sleep 1000
   local pid fds
