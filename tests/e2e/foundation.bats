@@ -167,9 +167,11 @@ check_hardened() {  # pid: no_new_privs and a seccomp filter
       # beyond that only what the service opened itself: its own event
       # loop fds and its own end of the peer edges; imaged also its store
       # (files below DATA_ROOT/image, which it opens after its start-up
-      # check that nothing but 0-3 was inherited)
+      # check that nothing but 0-3 was inherited), apid its container
+      # records (DATA_ROOT/api/containers.db*)
       [[ $target == anon_inode:* || $target == socket:* || $target == pipe:* ]] ||
         [[ $name == berth-imaged && ($target == "$T/data/image" || $target == "$T/data/image/"*) ]] ||
+        [[ $name == berth-apid && $target == "$T/data/api/"* ]] ||
         { echo "$name: fd $n -> $target (a file or directory)"; false; }
       [[ $target != "socket:[$api_inode]" ]] || { echo "$name: fd $n is the API socket"; false; }
       if [[ $target == socket:* || $target == pipe:* ]]; then
