@@ -223,3 +223,27 @@ cap_of() {
     grep -qx "$p" <<<"$mps" || { echo "read-only path $p is not a mount point in the container"; false; }
   done
 }
+
+# Last in the file: it restarts the engine with another policy.
+@test "host ids (policy \"userns\": false): -w through /proc/self/fd/N creates nothing on the host" {
+  e2e_stop 10 || { e2e_show_log; false; }
+  ctr_restart_engine '"userns": false'
+  d run --rm berth-probe /probe uidmap
+  grep -qx 'uid_map 0 0 4294967295' <<<"$output"
+  local n
+  for n in 3 4 5 6 7 8 9; do
+    d run --rm -w "/proc/self/fd/$n/berth-escape" berth-probe /probe cwd
+    not grep -q unreachable <<<"$output"
+    if [[ $status -eq 0 ]]; then
+      grep -Eq '^cwd: /' <<<"$output"
+    fi
+    d run --rm -w "/proc/self/fd/$n" berth-probe /probe cwd
+    not grep -q unreachable <<<"$output"
+    [[ $status -ne 0 ]] || grep -Eq '^cwd: /' <<<"$output"
+  done
+  # the mkdir -p of the working directory made nothing outside a container
+  local found
+  found=$(find "$T" /tmp -maxdepth 6 -name berth-escape -not -path '*/upper/*' 2>/dev/null)
+  [[ -z $found ]] || { echo "made on the host: $found"; false; }
+  [[ -z $(dk ps -aq) ]]
+}

@@ -63,6 +63,27 @@ ctr_setup_file() {
   timeout 120 "$DOCKER" load -q -i "$CX/probe.tar"
 }
 
+# Starts berth-execd again the way ctr_setup_file did (socket activation,
+# same DATA_ROOT and RUN_ROOT) after the previous one ended (stopped or
+# killed: $T/execd.rc is there). With an argument, the config file is
+# rewritten first with those members in place of the file's extra ones.
+#   ctr_restart_engine ['"userns": false']
+ctr_restart_engine() {
+  if [[ -n ${1:-} ]]; then
+    local cfg="\"userns\": true, \"allow-privileged\": ${CTR_ALLOW_PRIVILEGED:-false}"
+    [[ ! -e $E2E_CONFIG_DIR/seccomp-default.json ]] ||
+      cfg+=", \"seccomp-profile\": \"$E2E_CONFIG_DIR/seccomp-default.json\""
+    printf '{%s, %s}\n' "$cfg" "$1" >"$E2E_CONFIG"
+  fi
+  rm -f "$T/execd.rc" "$T/execd.pid" "$SOCK"
+  local pass=() v
+  for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS BERTH_LOG_LEVEL; do pass+=(-E "$v"); done
+  # shellcheck disable=SC2046
+  _e2e_spawn systemd-socket-activate -l "$SOCK" --fdname=api "${pass[@]}" "$BERTH_EXECD" $(_e2e_execd_args)
+  e2e_wait_api || { e2e_show_log; return 1; }
+  e2e_wait_services 15 || { e2e_show_log; return 1; }
+}
+
 ctr_teardown_file() {
   [[ -n ${T:-} && -d $T ]] || { img_remove_fixtures; return 0; }
   local rc=0

@@ -163,13 +163,7 @@ check_survived() {
   [[ $(proc_starttime "$CPID") == "$CSTART" ]]
   kill -0 "$mon"
   # the engine again, as setup started it, on the same roots
-  rm -f "$T/execd.rc" "$T/execd.pid" "$SOCK"
-  local pass=() v
-  for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS BERTH_LOG_LEVEL; do pass+=(-E "$v"); done
-  # shellcheck disable=SC2046
-  _e2e_spawn systemd-socket-activate -l "$SOCK" --fdname=api "${pass[@]}" "$BERTH_EXECD" $(_e2e_execd_args)
-  e2e_wait_api || { e2e_show_log; false; }
-  e2e_wait_services 15 || { e2e_show_log; false; }
+  ctr_restart_engine
   check_survived s-execd
   # the monitor exited with its container (it may take a moment to finish
   # after the exit record; a zombie waiting for init counts as gone)
