@@ -21,6 +21,8 @@ PACKAGES=(
   # image tests and bench (tests/e2e/images*.bats, bench/load.sh): zstd layers,
   # the store's SQLite dump, podman load of what berth saves
   zstd sqlite3 podman
+  # container bench (bench/run.sh): crun run of the busybox rootfs
+  crun
 )
 
 if [[ $(id -u) -ne 0 ]]; then
