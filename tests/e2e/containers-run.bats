@@ -81,7 +81,8 @@ body() {
 }
 
 @test "run -d, ps, logs (-t, --tail), stop, start, wait, restart, kill, rm -f, inspect" {
-  d run -d --name r1 busybox sh -c 'echo one; echo two >&2; echo three; while true; do sleep 1; done'
+  # (pauses between the lines: stdout and stderr are two pipes, read in any order)
+  d run -d --name r1 busybox sh -c 'echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; while true; do sleep 1; done'
   [[ $status -eq 0 ]]
   local id=$output
   [[ $id =~ ^[0-9a-f]{64}$ ]]
@@ -188,10 +189,17 @@ body() {
 }
 
 @test "run --rm after a failed start leaves nothing" {
-  d run --rm busybox /nonexistent
-  [[ $status -eq 127 ]]
+  local before dirs
+  before=$(dk ps -aq)
+  dirs=$(ctr_dirs)
+  run -127 timeout 60 "$DOCKER" run --rm busybox /nonexistent
+  echo "$output"
   [[ $output == *"executable file not found"* || $output == *"no such file or directory"* ]]
-  [[ -z $(dk ps -aq) ]]
+  [[ $(dk ps -aq) == "$before" ]]
+  [[ $(ctr_dirs) == "$dirs" ]]
+  run -127 timeout 60 "$DOCKER" run --rm busybox nosuchcommand
+  [[ $output == *"executable file not found in \$PATH"* ]]
+  [[ $(dk ps -aq) == "$before" ]]
 }
 
 @test "status codes of the runtime endpoints" {
