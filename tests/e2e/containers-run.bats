@@ -80,6 +80,47 @@ body() {
   [[ $output == "$(seq 1 100000 | md5sum)" ]]
 }
 
+@test "a slow attach reader slows the container down, nothing is lost" {
+  # 6.9 MB while the reader does not read for 3 s: the engine stops reading
+  # the monitor's channel, the monitor stops reading the container's pipe
+  run bash -c "timeout 120 '$DOCKER' run --rm busybox seq 1 1000000 | (sleep 3; md5sum)"
+  [[ $status -eq 0 ]]
+  [[ $output == "$(seq 1 1000000 | md5sum)" ]]
+}
+
+# Lines of $1 are consecutive integers ending with $2 (a rotated log keeps a suffix).
+consecutive_to() {
+  awk -v last="$2" 'NR > 1 && $1 != prev + 1 { print "gap after " prev ": " $1; bad = 1 } { prev = $1 }
+    END { if (prev != last) { print "ends at " prev; bad = 1 } exit bad }' "$1"
+}
+
+@test "logs across rotated files (--log-opt max-size, max-file)" {
+  d run -d --name big --log-opt max-size=64k --log-opt max-file=3 busybox seq 1 100000
+  local id=$output
+  [[ $(dk wait big) == 0 ]]
+  dk logs big >"$T/big.out"
+  consecutive_to "$T/big.out" 100000
+  local n
+  n=$(wc -l <"$T/big.out")
+  echo "kept $n lines"
+  ((n > 1000 && n < 100000))
+  d logs --tail 3 big
+  [[ $output == $'99998\n99999\n100000' ]]
+  d rm big
+  ctr_assert_gone "$id"
+}
+
+@test "logs -f follows the log across rotations" {
+  d run -d --name fr --log-opt max-size=64k --log-opt max-file=3 busybox sh -c \
+    'sleep 1; i=0; while [ $i -lt 100 ]; do seq $((i*200+1)) $((i*200+200)); i=$((i+1)); sleep 0.05; done'
+  local id=$output
+  timeout 60 "$DOCKER" logs -f fr >"$T/follow.out"
+  [[ $(wc -l <"$T/follow.out") -eq 20000 ]]
+  consecutive_to "$T/follow.out" 20000
+  d rm fr
+  ctr_assert_gone "$id"
+}
+
 @test "run -d, ps, logs (-t, --tail), stop, start, wait, restart, kill, rm -f, inspect" {
   # (pauses between the lines: stdout and stderr are two pipes, read in any order)
   d run -d --name r1 busybox sh -c 'echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; while true; do sleep 1; done'
