@@ -80,6 +80,25 @@ body() {
   [[ $output == "$(seq 1 100000 | md5sum)" ]]
 }
 
+@test "run -t: raw output from a pseudo-terminal, logs raw too" {
+  d run --name t1 -t busybox sh -c 'echo hi; echo err >&2'
+  [[ $status -eq 0 ]]
+  [[ $output == $'hi\r\nerr\r' ]]
+  d logs t1
+  [[ $output == $'hi\r\nerr\r' ]]
+  d rm t1
+}
+
+@test "docker attach to a running container: its output, then its exit code" {
+  d run -d --name at1 busybox sh -c 'sleep 1; for i in 1 2 3; do echo a$i; sleep 0.2; done; exit 4'
+  local id=$output
+  run -4 timeout 30 "$DOCKER" attach at1
+  echo "$output"
+  [[ $output == $'a1\na2\na3' ]]
+  d rm at1
+  ctr_assert_gone "$id"
+}
+
 @test "a slow attach reader slows the container down, nothing is lost" {
   # 6.9 MB while the reader does not read for 3 s: the engine stops reading
   # the monitor's channel, the monitor stops reading the container's pipe
