@@ -81,6 +81,8 @@ static void wake(ctr_follow_t *f) {
 /* ---- output ---- */
 
 static int out_append(ctr_follow_t *f, const void *data, size_t len) {
+  if (len == 0)
+    return 0;
   if (f->out_len + len > f->out_cap) {
     size_t cap = f->out_cap ? f->out_cap : LOG_READ_BLOCK;
     while (cap < f->out_len + len)
@@ -129,7 +131,7 @@ static void take_bytes(ctr_follow_t *f, const char *buf, size_t n) {
   while (n > 0 && !f->ended) {
     const char *nl = memchr(buf, '\n', n);
     size_t part = nl ? (size_t)(nl - buf) : n;
-    if (!f->line_overflow) {
+    if (!f->line_overflow && part > 0) {
       if (f->line_len + part > LOG_LINE_MAX) {
         f->line_overflow = true;
       } else {
