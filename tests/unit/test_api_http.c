@@ -243,7 +243,7 @@ int main(void) {
   xs[X_GET_PING].request = simple("GET", "/_ping");
   xs[X_HEAD_PING].request = simple("HEAD", "/_ping");
   xs[X_TOO_NEW].request = simple("GET", "/v1.50/version");
-  xs[X_NOT_FOUND].request = simple("GET", "/v1.41/containers/json");
+  xs[X_NOT_FOUND].request = simple("GET", "/v1.41/plugins/json");
   xs[X_WRONG_METHOD].request = simple("POST", "/v1.41/info");
   xs[X_LATE].request = simple("GET", "/v1.41/version");
   xs[X_DEADLINE].request = simple("GET", "/info");
