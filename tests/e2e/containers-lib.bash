@@ -112,14 +112,14 @@ not() {
 # docker against this engine, through bats' run (60 s at most: a hang is a
 # failure, not a stuck suite). Output: stdout and stderr together.
 d() {
-  run timeout "${D_TIMEOUT:-60}" "$DOCKER" "$@"
+  run timeout -k 5 "${D_TIMEOUT:-60}" "$DOCKER" "$@"
   echo "# docker $*: status $status"
   echo "$output" | head -n 80
 }
 
 # docker, plain (stdout; fails with the CLI).
 dk() {
-  timeout "${D_TIMEOUT:-60}" "$DOCKER" "$@"
+  timeout -k 5 "${D_TIMEOUT:-60}" "$DOCKER" "$@"
 }
 
 # POST JSON to the API: api_post PATH BODY -> "STATUS BODY" on stdout.
