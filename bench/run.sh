@@ -20,7 +20,8 @@ set -euo pipefail
 
 # Internal: `run.sh --_loop N CMD... [--- CMD2...]` runs CMD (then CMD2)
 # N times, "@N@" in an argument replaced by the run's number, and prints
-# each run's time in seconds. With --_legacy-cgroups first (in a mount
+# each run's time in seconds (each command under `timeout 60`, for all
+# three engines alike: a hung run fails the loop instead of the bench). With --_legacy-cgroups first (in a mount
 # namespace of its own: the caller uses unshare -m) it first hides the
 # cgroup2 mount of a hybrid host, which crun 1.8 refuses when a controller
 # is enabled there.
@@ -39,8 +40,10 @@ if [[ ${1:-} == --_loop ]]; then
       if [[ $dest == cmd ]]; then cmd+=("$a"); else cmd2+=("$a"); fi
     done
     t0=$EPOCHREALTIME
-    "${cmd[@]}" >/dev/null 2>"${LOOP_ERR:-/dev/null}" || exit 1
-    if ((${#cmd2[@]})); then "${cmd2[@]}" >/dev/null 2>>"${LOOP_ERR:-/dev/null}" || exit 1; fi
+    timeout 60 "${cmd[@]}" >/dev/null 2>"${LOOP_ERR:-/dev/null}" || { echo "exit $? (124: no exit after 60 s)" >>"${LOOP_ERR:-/dev/null}"; exit 1; }
+    if ((${#cmd2[@]})); then
+      timeout 60 "${cmd2[@]}" >/dev/null 2>>"${LOOP_ERR:-/dev/null}" || { echo "exit $? (124: no exit after 60 s)" >>"${LOOP_ERR:-/dev/null}"; exit 1; }
+    fi
     awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN { printf "%.4f\n", a - b }'
   done
   exit 0
@@ -177,27 +180,32 @@ B=("$BERTH_CLI" -H "unix://$SOCK")
 berth_med= berth_what=
 probe=bench-$$-probe
 if out=$(timeout 30 "${B[@]}" run --rm --name "$probe" busybox true 2>&1); then
-  berth_what="berth run --rm busybox true"
-  berth_med=$(times_of berth "${B[@]}" run --rm busybox true) || berth_med=
+  if berth_med=$(times_of berth "${B[@]}" run --rm --name "bench-$$-r@N@" busybox true); then
+    berth_what="berth run --rm busybox true"
+  else
+    echo "berth run --rm busybox true:  not measured: a run failed (above)"
+  fi
 else
   rc=$?
   ((rc == 124)) && out="no exit after 30 s${out:+; $out}"
   echo "berth run --rm busybox true:  not measured: \`berth run --rm\` does not work yet here: ${out:-exit $rc}" | head -n 3
-  berth rm -f "$probe" >/dev/null 2>&1 || true
+fi
+if [[ -z $berth_med ]]; then
+  berth_rm "$probe" 2>/dev/null || true
   # what works of it: run, then rm (the same work as --rm, in two requests)
   if out=$(timeout 30 "${B[@]}" run --name "$probe" busybox true 2>&1 && timeout 30 "${B[@]}" rm "$probe" 2>&1); then
     berth_what="berth run --name N busybox true; berth rm N"
-    berth_med=$(times_of berth "${B[@]}" run --name "bench-$$-@N@" busybox true --- "${B[@]}" rm "bench-$$-@N@") ||
+    berth_med=$(times_of berth-run-rm "${B[@]}" run --name "bench-$$-@N@" busybox true --- "${B[@]}" rm "bench-$$-@N@") ||
       berth_med=
   else
-    berth rm -f "$probe" >/dev/null 2>&1 || true
+    berth_rm "$probe" 2>/dev/null || true
     echo "berth run busybox true:  not measured either: ${out:-?}" | head -n 3
   fi
 fi
 [[ -z $berth_med ]] || printf '%-48s median %s  (%s)\n' "$berth_what:" "$(ms "$berth_med")" "$where"
 
 # ---- crun: the image's layer unpacked into a bundle
-crun_med=
+crun_med= crun_userns_med=
 if command -v crun >/dev/null; then
   BD=$W/bundle
   mkdir -p "$BD/rootfs" "$W/unpack" "$CRUN_ROOT"
@@ -221,6 +229,50 @@ EOF
       "$(crun --version | head -n 1)" "${legacy:+, cgroup v1 only}"
   else
     crun_med=
+  fi
+  # the same with what berth does on top: a user namespace (root of the
+  # container = an unprivileged host uid; the rootfs copy chowned to it)
+  # and policy/seccomp-default.json (as Docker turns it into an OCI filter
+  # for Docker's default capabilities)
+  BU=$W/bundle-userns
+  mkdir -p "$BU"
+  cp -a "$BD/rootfs" "$BU/rootfs"
+  chown -hR 3000000000:3000000000 "$BU/rootfs"
+  python3 - "$BD/config.json" "$BU/config.json" "$repo/policy/seccomp-default.json" "$(uname -r)" <<'EOF'
+import json, platform, sys
+src, dst, profile, release = sys.argv[1:5]
+c = json.load(open(src))
+c["linux"]["namespaces"].append({"type": "user"})
+c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 3000000000, "size": 65536}]
+c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 3000000000, "size": 65536}]
+p = json.load(open(profile))
+caps = {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+        "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+        "CAP_AUDIT_WRITE"}
+arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+native = {"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64"}.get(arch)
+kernel = tuple(int(x) for x in release.split("-")[0].split(".")[:2])
+def kv(s): return tuple(int(x) for x in s.split("."))
+out = {"defaultAction": p["defaultAction"], "defaultErrnoRet": p.get("defaultErrnoRet", 1), "syscalls": []}
+for a in p.get("archMap", []):
+    if a["architecture"] == native:
+        out["architectures"] = [native] + (a.get("subArchitectures") or [])
+for r in p["syscalls"]:
+    inc, exc = r.get("includes", {}), r.get("excludes", {})
+    if inc.get("arches") and arch not in inc["arches"]: continue
+    if inc.get("caps") and not set(inc["caps"]) <= caps: continue
+    if inc.get("minKernel") and kernel < kv(inc["minKernel"]): continue
+    if exc.get("arches") and arch in exc["arches"]: continue
+    if exc.get("caps") and set(exc["caps"]) & caps: continue
+    if exc.get("minKernel") and kernel >= kv(exc["minKernel"]): continue
+    out["syscalls"].append({k: v for k, v in r.items() if k in ("names", "action", "errnoRet", "args")})
+c["linux"]["seccomp"] = out
+json.dump(c, open(dst, "w"), indent=1)
+EOF
+  if crun_userns_med=$(times_of crun-userns "${legacy[@]}" crun --root "$CRUN_ROOT" run --bundle "$BU" "bench-$$-u@N@"); then
+    printf '%-48s median %s\n' "crun run (true), userns + seccomp profile:" "$(ms "$crun_userns_med")"
+  else
+    crun_userns_med=
   fi
 else
   echo "crun run: not run (crun is not installed: apt-get install crun)"
@@ -260,6 +312,8 @@ fi
 
 if [[ -n $berth_med ]]; then
   [[ -z $crun_med ]] || echo "ratio berth/crun:   $(ratio "$berth_med" "$crun_med") (below 1: berth is faster; $berth_what)"
+  [[ -z $crun_userns_med ]] ||
+    echo "ratio berth/crun with userns + seccomp: $(ratio "$berth_med" "$crun_userns_med")"
   [[ -z $pod_med ]] || echo "ratio berth/podman: $(ratio "$berth_med" "$pod_med") (below 1: berth is faster; $berth_what)"
 fi
 [[ -z $crun_med || -z $pod_med ]] || echo "ratio podman/crun:  $(ratio "$pod_med" "$crun_med")"
