@@ -66,6 +66,7 @@ e2e_make_tmp() {
 # when it exits, its exit status in $T/execd.rc.
 #   e2e_run_execd [wrapper args...] -- (the execd options are added here)
 _e2e_spawn() {
+  rm -f "$T/execd.pid" # a previous execd's pid must not be read as the new one's
   (
     ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
       "$@" </dev/null >>"$T/execd.log" 2>&1 &
