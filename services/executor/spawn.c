@@ -189,8 +189,6 @@ __attribute__((noreturn)) static void child(const spawn_t *sp, const int *cio) {
   /* Nothing of the host may stay reachable through /proc/self/fd: 0-2, the report socket at 3. */
   TRY(rfd = rfd == 3 ? 3 : dup3(rfd, 3, O_CLOEXEC), "dup3");
   TRY(close_range(4, ~0U, 0), "close_range");
-  if (s->tty)
-    TRY(ioctl(0, TIOCSCTTY, 0), "controlling terminal");
   if (s->hostname[0])
     TRY(sethostname(s->hostname, strlen(s->hostname)), "sethostname");
   if (s->network != BERTH__IPC__CONTAINER_SPEC__NETWORK__NETWORK_HOST) { /* loopback up */
@@ -221,6 +219,20 @@ __attribute__((noreturn)) static void child(const spawn_t *sp, const int *cio) {
   find_user(s->user, &uid, &gid, groups, &ng, &home);
   for (size_t i = 0; i < s->n_extra_gids && ng < sizeof groups / sizeof *groups; i++)
     groups[ng++] = s->extra_gids[i];
+  if (s->tty) { /* the console: a pty of the container's own devpts (`tty` names it); its master goes to M */
+    int pm = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC), ps;
+    TRY(pm < 0 ? -1 : unlockpt(pm), "pseudo-terminal");
+    TRY(ps = ioctl(pm, TIOCGPTPEER, O_RDWR | O_NOCTTY), "pseudo-terminal peer");
+    TRY(fchown(ps, uid, gid) | dup2(ps, 0) | dup2(ps, 1) | dup2(ps, 2) | ioctl(0, TIOCSCTTY, 0), "console");
+    close(ps);
+    char cm[CMSG_SPACE(sizeof(int))] = {0};
+    struct msghdr mh = {.msg_iov = &(struct iovec){"t", 1}, .msg_iovlen = 1, .msg_control = cm, .msg_controllen = sizeof cm};
+    struct cmsghdr *ch = CMSG_FIRSTHDR(&mh);
+    *ch = (struct cmsghdr){.cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS};
+    memcpy(CMSG_DATA(ch), &pm, sizeof pm);
+    TRY(sendmsg(rfd, &mh, MSG_NOSIGNAL), "passing the console to the monitor");
+    close(pm);
+  }
   char *cwd = strdupa(s->cwd);
   for (char *c = cwd + 1;; c++) /* mkdir -p */
     if (*c == '/' || *c == '\0') {
@@ -304,13 +316,10 @@ __attribute__((noreturn)) static void monitor(const spawn_t *sp) {
   setsid();
   if (send(rfd, &me, sizeof me, MSG_NOSIGNAL) != sizeof me || recv(rfd, &go, 1, 0) != 1)
     _exit(1);
-  /* stdio: a pty from the host's devpts, or pipes; [C's 0-2] and [monitor's 5-7] */
+  /* stdio: pipes, or a console C makes and passes back; [C's 0-2] and [monitor's 5-7] */
   int null = open("/dev/null", O_RDWR | O_CLOEXEC), cio[3], mio[3], o[2], e[2], in[2] = {null, null};
   if (s->tty) {
-    int pm = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), ps;
-    TRY(pm < 0 ? -1 : unlockpt(pm), "pseudo-terminal");
-    TRY(ps = ioctl(pm, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC), "pseudo-terminal peer");
-    cio[0] = cio[1] = cio[2] = ps, mio[0] = pm, mio[1] = null, mio[2] = s->open_stdin ? pm : null;
+    cio[0] = cio[1] = cio[2] = mio[0] = mio[1] = mio[2] = null; /* the console comes later */
   } else {
     TRY(pipe2(o, O_CLOEXEC) | pipe2(e, O_CLOEXEC) | (s->open_stdin ? pipe2(in, O_CLOEXEC) : 0), "pipe");
     cio[0] = in[0], cio[1] = o[1], cio[2] = e[1], mio[0] = o[0], mio[1] = e[0], mio[2] = in[1];
@@ -357,10 +366,18 @@ __attribute__((noreturn)) static void monitor(const spawn_t *sp) {
   write_proc(true, c, "oom_score_adj", "%d", s->oom_score_adj);
   char buf[1024];
   TRY(send(cs[0], "g", 1, MSG_NOSIGNAL), "starting the container process");
-  ssize_t got = recv(cs[0], buf, sizeof buf, 0); /* EOF: C exec'd (its end is close-on-exec) */
+  char cm[CMSG_SPACE(sizeof(int))];
+  struct msghdr mh = {.msg_iov = &(struct iovec){buf, sizeof buf}, .msg_iovlen = 1};
+  ssize_t got;
+  int pm = -1; /* "t" + the console's master, then EOF: C exec'd (its end is close-on-exec) */
+  while (mh.msg_control = cm, mh.msg_controllen = sizeof cm, (got = recvmsg(cs[0], &mh, MSG_CMSG_CLOEXEC)) == 1 &&
+         buf[0] == 't' && CMSG_FIRSTHDR(&mh))
+    memcpy(&pm, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof pm);
   TRY(got, "waiting for the container process");
   if (got > 0) /* C's own report, passed on */
     _exit(send(rfd, buf, (size_t)got, MSG_NOSIGNAL) < 0);
+  if (s->tty && (mio[0] = pm, mio[2] = s->open_stdin ? pm : null, pm < 0))
+    die(EIO, "no console from the container process");
   /* pid: "PID STARTTIME_TICKS STARTED_UNIX_NANO" */
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
