@@ -24,13 +24,13 @@ static bool valid_int(const char *s) {
   return s[0] && !*end && !errno && v >= INT32_MIN && v <= INT32_MAX;
 }
 
-/* One request; a non-2xx status becomes the daemon's error. */
+/* One request; a 1xx or 4xx/5xx status becomes the daemon's error. */
 static int request(cli_ctx_t *ctx, const char *method, const char *path, cli_response_t *resp, berth_error_t *err) {
   if (path == NULL)
     return berth_error_make(err, ENOMEM, "out of memory");
   if (cli_api(ctx, method, path, resp, err) < 0)
     return -1;
-  if (resp->status < 200 || resp->status > 299) {
+  if (resp->status < 200 || resp->status >= 400) { /* 304 (already stopped/started) is success, as docker's client */
     int r = cli_daemon_error(resp, err);
     cli_response_free(resp);
     return r;

@@ -69,7 +69,7 @@ static int start(cli_ctx_t *ctx, const char *id, berth_error_t *err) {
   cli_response_t resp;
   int r = cli_api(ctx, "POST", path, &resp, err);
   free(path);
-  if (r == 0 && (resp.status < 200 || resp.status > 299) && resp.status != 304)
+  if (r == 0 && (resp.status < 200 || resp.status >= 400))
     r = cli_daemon_error(&resp, err);
   cli_response_free(&resp);
   return r;

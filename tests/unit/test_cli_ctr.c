@@ -194,14 +194,16 @@ static void test_ps_table(void) {
       "\"Command\":\"true\",\"Created\":400,\"Ports\":[{\"PrivatePort\":80,\"Type\":\"tcp\"}],"
       "\"State\":\"exited\",\"Status\":\"Exited (0) 2 minutes ago\"}]";
   json_object *list = json_tokener_parse(json);
-  char *text = cli_table_render(cli_ps_table(list, false, false, 1000 + 3 * 3600), "");
+  cli_table_t *t = cli_ps_table(list, false, false, 1000 + 3 * 3600);
+  char *text = cli_table_render(t, "");
+  cli_table_free(t);
   str_is(text,
          "CONTAINER ID   IMAGE          COMMAND                  CREATED       STATUS                     PORTS     NAMES\n"
          "4f2a6b1c9d8e   busybox        \"sleep 1000000000000\xe2\x80\xa6\"   3 hours ago   Up 3 minutes                         web\n"
          "0123456789ab   a416a98b71e2   \"true\"                   3 hours ago   Exited (0) 2 minutes ago   80/tcp    db\n",
          "ps table: docker's columns, ids and image ids cut, command quoted after 20 characters, first non-link name");
   free(text);
-  cli_table_t *t = cli_ps_table(list, true, false, 1000 + 3 * 3600);
+  t = cli_ps_table(list, true, false, 1000 + 3 * 3600);
   text = cli_table_render(t, "");
   tap_ok(text && strstr(text, "\"sleep 1000000000000000\"") && strstr(text, "a/link,db") &&
              strstr(text, "4f2a6b1c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a"),
