@@ -142,6 +142,9 @@ gone() {
   [[ $status -eq 0 && $output == cli-life ]]
   cli wait cli-life
   [[ $status -eq 0 && $output == 7 ]]
+  # stopping a stopped container is not an error (the engine's 304)
+  cli stop cli-life
+  [[ $status -eq 0 && $output == cli-life ]]
   cli logs cli-life
   [[ $output == $'started\nbye' ]]
   cli ps
