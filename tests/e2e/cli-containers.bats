@@ -341,9 +341,9 @@ gone() {
 
 @test "-t: a pseudo-terminal in the container (through script(1)), raw stream, exit code" {
   command -v script >/dev/null || skip "script(1) missing"
-  cli_tty run -it --rm busybox sh -c 'test -t 0 && test -t 1 && test -t 2 && echo tty-ok; exit 4'
+  cli_tty run -it --rm busybox sh -c 'test -t 0 && test -t 1 && test -t 2 && echo tty-ok; tty; exit 4'
   [[ $status -eq 4 ]]
-  [[ $output == *tty-ok* ]]
+  [[ $output == *tty-ok* && $output == *"/dev/pts/0"* ]]
   cli_tty run -t --rm busybox sh -c 'test -t 1 && echo is-a-tty'
   [[ $status -eq 0 && $output == *is-a-tty* ]]
   # -it needs a terminal on stdin, as docker
