@@ -218,10 +218,17 @@ int cgroup_enter(execd_t *x, const char *id, pid_t pid, const limits_t *l, berth
   if (x->cg_systemd)
     return scope_start(x, id, pid, l, err);
   snprintf(v, sizeof v, "%d", (int)pid);
-  EACH_HIER(x, i, c) {
+  EACH_HIER(x, i, c) { /* pid 0: M itself, born in the cgroup2 one (cgroup_v2_fd); "0" to a v1
+                        * "tasks" moves the caller without the global threadgroup lock's RCU wait */
     cg_path(x, c, id, p, sizeof p);
-    if (put(p, "cgroup.procs", v, err) < 0)
+    if ((pid || strcmp(c, "unified") != 0) && put(p, pid ? "cgroup.procs" : "tasks", v, err) < 0)
       return -1;
   }
   return 0;
+}
+
+int cgroup_v2_fd(execd_t *x, const char *id) {
+  char p[512];
+  cg_path(x, x->cg_v1 ? "unified" : "", id, p, sizeof p);
+  return open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }

@@ -156,5 +156,7 @@ int cgroup_create(execd_t *x, const char *id, const Berth__Ipc__ContainerLimits 
 /* Moves pid in (cgroupfs) or starts berth-<id>.scope with pid and the limits (systemd). */
 int cgroup_enter(execd_t *x, const char *id, pid_t pid, const Berth__Ipc__ContainerLimits *l, berth_error_t *err);
 int cgroup_open_memory(execd_t *x, const char *id);
+/* The container's cgroup2 directory (v2, or hybrid's unified) for CLONE_INTO_CGROUP, or -1. */
+int cgroup_v2_fd(execd_t *x, const char *id);
 /* Removes the container's cgroup directories (ENOENT is fine). */
 int cgroup_remove(execd_t *x, const char *id, berth_error_t *err);

@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/sched.h> /* struct clone_args */
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
@@ -224,14 +225,12 @@ __attribute__((noreturn)) static void child(const spawn_t *sp, const int *cio) {
     TRY(pm < 0 ? -1 : unlockpt(pm), "pseudo-terminal");
     TRY(ps = ioctl(pm, TIOCGPTPEER, O_RDWR | O_NOCTTY), "pseudo-terminal peer");
     TRY(fchown(ps, uid, gid) | dup2(ps, 0) | dup2(ps, 1) | dup2(ps, 2) | ioctl(0, TIOCSCTTY, 0), "console");
-    close(ps);
     char cm[CMSG_SPACE(sizeof(int))] = {0};
     struct msghdr mh = {.msg_iov = &(struct iovec){"t", 1}, .msg_iovlen = 1, .msg_control = cm, .msg_controllen = sizeof cm};
     struct cmsghdr *ch = CMSG_FIRSTHDR(&mh);
     *ch = (struct cmsghdr){.cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS};
     memcpy(CMSG_DATA(ch), &pm, sizeof pm);
-    TRY(sendmsg(rfd, &mh, MSG_NOSIGNAL), "passing the console to the monitor");
-    close(pm);
+    TRY(sendmsg(rfd, &mh, MSG_NOSIGNAL), "passing the console to the monitor"); /* ps, pm: closed at exec */
   }
   char *cwd = strdupa(s->cwd);
   for (char *c = cwd + 1;; c++) /* mkdir -p */
@@ -314,6 +313,8 @@ __attribute__((noreturn)) static void monitor(const spawn_t *sp) {
   char go;
   demote_reset_signals();
   setsid();
+  if (!x->cg_systemd && cgroup_enter(x, sp->id, 0, NULL, NULL) < 0) /* cgroupfs: M moves itself */
+    die(0, "joining the container's cgroup");
   if (send(rfd, &me, sizeof me, MSG_NOSIGNAL) != sizeof me || recv(rfd, &go, 1, 0) != 1)
     _exit(1);
   /* stdio: pipes, or a console C makes and passes back; [C's 0-2] and [monitor's 5-7] */
@@ -431,7 +432,9 @@ int spawn_container(const spawn_t *sp, berth_error_t *err) {
   pid_t i = fork();
   if (i == 0) { /* the intermediate: M is re-parented when it exits */
     rfd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
-    _exit(fork() == 0 ? (monitor(sp), 0) : 0);
+    int cg = sp->x->cg_systemd ? -1 : cgroup_v2_fd(sp->x, sp->id); /* M is born in it: no migration */
+    struct clone_args ca = {.flags = cg < 0 ? 0 : CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cg};
+    _exit(syscall(SYS_clone3, &ca, sizeof ca) == 0 ? (monitor(sp), 0) : 0);
   }
   close(sv[1]);
   cleanup_close int s = sv[0], pfd = -1;
@@ -443,7 +446,7 @@ int spawn_container(const spawn_t *sp, berth_error_t *err) {
   ssize_t n = wait_recv(s, &m, sizeof m, 5000);
   if (n != sizeof m || (pfd = pidfd_open(m, 0)) < 0)
     return berth_error_errno(err, "starting the monitor process");
-  if (cgroup_enter(sp->x, sp->id, m, sp->limits, err) < 0)
+  if (sp->x->cg_systemd && cgroup_enter(sp->x, sp->id, m, sp->limits, err) < 0)
     r = -1;
   else if (send(s, "g", 1, MSG_NOSIGNAL) != 1 || (n = wait_recv(s, buf, sizeof buf - 1, SETUP_TIMEOUT_MS)) < 0)
     r = berth_error_errno(err, "container set-up");
