@@ -182,6 +182,8 @@ int ctr_spec_build(const api_ctr_t *c, const ctr_policy_t *pol, const ctr_host_t
 /* ctr_spec_build with the running host's facts (helper D's start calls this). */
 int ctr_spec_make(const api_ctr_t *c, const ctr_policy_t *pol, Berth__Ipc__ContainerSpec **out, berth_error_t *err);
 void ctr_spec_free(Berth__Ipc__ContainerSpec *s);
+/* How many compiled seccomp programs ctr_spec_build keeps for reuse (tests). */
+size_t ctr_spec_seccomp_cached(void);
 /* The /etc/hosts and /etc/resolv.conf texts the spec carries (malloc'd). */
 char *ctr_hosts_text(struct json_object *config, struct json_object *host_config, const ctr_host_t *host);
 char *ctr_resolv_text(struct json_object *host_config, const ctr_host_t *host);

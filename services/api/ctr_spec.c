@@ -137,6 +137,55 @@ static int fill_rlimits(spec_t *s, struct json_object *hc) {
   return 0;
 }
 
+/* libseccomp takes ~10 ms to build a program: starts reuse the last few,
+ * keyed by the exact profile text, capabilities and kernel. */
+#define SECCOMP_CACHE_SLOTS 8
+static struct {
+  char *json;
+  size_t len;
+  seccomp_target_t target;
+  uint8_t *bpf;
+  size_t blen;
+} seccomp_cache[SECCOMP_CACHE_SLOTS];
+static unsigned seccomp_cache_next;
+
+static int compile_cached(const char *json, size_t len, const seccomp_target_t *t, uint8_t **bpf, size_t *blen,
+                          berth_error_t *err) {
+  for (size_t i = 0; i < SECCOMP_CACHE_SLOTS; i++) {
+    typeof(seccomp_cache[0]) *e = &seccomp_cache[i];
+    if (e->json && e->len == len && e->target.capabilities == t->capabilities &&
+        e->target.kernel_major == t->kernel_major && e->target.kernel_minor == t->kernel_minor &&
+        memcmp(e->json, json, len) == 0) {
+      if ((*bpf = malloc(e->blen)) == NULL)
+        return berth_error_make(err, ENOMEM, "seccomp: out of memory");
+      memcpy(*bpf, e->bpf, *blen = e->blen);
+      return 0;
+    }
+  }
+  if (seccomp_profile_compile(json, len, t, bpf, blen, err) < 0)
+    return -1;
+  typeof(seccomp_cache[0]) *e = &seccomp_cache[seccomp_cache_next++ % SECCOMP_CACHE_SLOTS];
+  free(e->json);
+  free(e->bpf);
+  *e = (typeof(*e)){.json = malloc(len ? len : 1), .len = len, .target = *t, .bpf = malloc(*blen), .blen = *blen};
+  if (e->json == NULL || e->bpf == NULL) { /* no room to remember: fine, next time compiles again */
+    free(e->json);
+    free(e->bpf);
+    *e = (typeof(*e)){0};
+    return 0;
+  }
+  memcpy(e->json, json, len);
+  memcpy(e->bpf, *bpf, *blen);
+  return 0;
+}
+
+size_t ctr_spec_seccomp_cached(void) {
+  size_t n = 0;
+  for (size_t i = 0; i < SECCOMP_CACHE_SLOTS; i++)
+    n += seccomp_cache[i].json != NULL;
+  return n;
+}
+
 static int fill_seccomp(spec_t *s, struct json_object *hc, const ctr_policy_t *pol, const ctr_host_t *host,
                         berth_error_t *err) {
   const char *json;
@@ -158,7 +207,7 @@ static int fill_seccomp(spec_t *s, struct json_object *hc, const ctr_policy_t *p
                              .kernel_minor = host->kernel_minor};
   uint8_t *bpf = NULL;
   size_t blen = 0;
-  if (seccomp_profile_compile(json, len, &target, &bpf, &blen, err) < 0)
+  if (compile_cached(json, len, &target, &bpf, &blen, err) < 0)
     return -1;
   s->seccomp_bpf.data = bpf;
   s->seccomp_bpf.len = blen;

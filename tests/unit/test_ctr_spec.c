@@ -166,6 +166,21 @@ static void test_caps_and_seccomp(void) {
          "a custom profile gives another program than the default");
   ctr_spec_free(s);
   ctr_spec_free(d);
+  /* compiled programs are reused: the same inputs give the same program, a
+   * different capability set (caps-dependent rules) its own */
+  size_t cached = ctr_spec_seccomp_cached();
+  d = spec_of("{\"Image\":\"b\",\"Cmd\":[\"x\"]}");
+  s = spec_of("{\"Image\":\"b\",\"Cmd\":[\"x\"]}");
+  tap_ok(s && d && s->seccomp_bpf.len == d->seccomp_bpf.len && s->seccomp_bpf.data != d->seccomp_bpf.data &&
+             memcmp(s->seccomp_bpf.data, d->seccomp_bpf.data, d->seccomp_bpf.len) == 0 &&
+             ctr_spec_seccomp_cached() == cached,
+         "the default profile's program is reused (%zu cached), an own copy per spec", cached);
+  ctr_spec_free(s);
+  s = spec_of("{\"Image\":\"b\",\"Cmd\":[\"x\"],\"HostConfig\":{\"CapDrop\":[\"AUDIT_WRITE\",\"MKNOD\"]}}");
+  tap_ok(s && s->seccomp_bpf.len > 0 && ctr_spec_seccomp_cached() == cached + 1,
+         "another capability set is compiled and kept on its own (rules may depend on capabilities)");
+  ctr_spec_free(s);
+  ctr_spec_free(d);
   pol.allow_privileged = true;
   s = spec_of("{\"Image\":\"b\",\"Cmd\":[\"x\"],\"HostConfig\":{\"SecurityOpt\":[\"seccomp=unconfined\"]}}");
   tap_ok(s && s->seccomp_bpf.len == 0 && s->capabilities == caps_of(docker_default), "unconfined: no filter");
