@@ -97,11 +97,9 @@ fi
 echo
 "$PREFIX/bin/berth" info
 
-step "6/6 the busybox image (offline, from Debian's busybox-static)"
+step "6/6 the busybox image (offline, from Debian's busybox-static) and a first container"
 # Built deterministically (same package, same image id) and loaded; loading
-# an image that is already there changes nothing. The first container
-# (berth run --rm busybox echo hello) belongs here once containers exist
-# (a later issue).
+# an image that is already there changes nothing.
 busybox_tar=$(mktemp /tmp/berth-busybox.XXXXXX.tar)
 trap 'rm -f "$busybox_tar"' EXIT
 "$here/make-busybox-image.sh" "$busybox_tar" --tag busybox:latest >/dev/null
@@ -109,6 +107,8 @@ trap 'rm -f "$busybox_tar"' EXIT
 rm -f "$busybox_tar"
 echo
 "$PREFIX/bin/berth" images
+echo
+"$PREFIX/bin/berth" run --rm busybox echo "hello from a berth container"
 
 echo
 echo "berth is running. Talk to it with 'berth' or, with the docker CLI,"
