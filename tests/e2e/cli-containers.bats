@@ -353,3 +353,22 @@ gone() {
   cli_tty run --rm busybox sh -c 'test -t 1 || echo no-tty'
   [[ $status -eq 0 && $output == *no-tty* ]]
 }
+
+@test "run without -t passes SIGTERM and SIGINT on to the container (docker's sig-proxy)" {
+  local out=$BATS_TEST_TMPDIR/sig.out pid i
+  for sig in TERM INT; do
+    timeout -k 5 60 "$BERTH_CLI" run --rm --name "cli-sig-$sig" busybox \
+      sh -c "trap 'echo got-$sig; exit 9' $sig; echo ready; while :; do sleep 0.1; done" >"$out" 2>&1 &
+    pid=$!
+    for i in $(seq 100); do grep -q ready "$out" && break; sleep 0.1; done
+    grep -q ready "$out"
+    # the CLI itself, not timeout: the signal goes to berth, which forwards it
+    kill -"$sig" "$(pgrep -P "$pid")"
+    local rc=0
+    wait "$pid" || rc=$?
+    cat "$out"
+    [[ $rc -eq 9 ]]
+    grep -qx "got-$sig" "$out"
+    gone "cli-sig-$sig"
+  done
+}
