@@ -95,7 +95,7 @@ check() {  # description command...
 prop() { nsenter -t "$LEADER" -a systemctl show -P "$2" "$1"; }
 B=/usr/local/bin/berth
 
-echo "1..12"
+echo "1..17"
 check "sysusers.d at boot: users and groups berth-api, berth-net, berth" \
   gsh 'id berth-api && id berth-net && id berth && getent group berth-api berth-net berth'
 check "tmpfiles.d at boot: /var/lib/berth 0711 root, /run/berth 0755 root" \
@@ -112,6 +112,34 @@ check "Type=notify: active after READY=1 (StatusText set, ActiveEnter after Exec
     test "$(systemctl show -P NRestarts berth.service)" = 0 &&
     test "$(systemctl show -P ActiveEnterTimestampMonotonic berth.service)" -ge "$(systemctl show -P ExecMainStartTimestampMonotonic berth.service)" &&
     echo "StatusText=$(systemctl show -P StatusText berth.service)"'
+# The services execd forks, as seen in the guest.
+gn() { nsenter -t "$LEADER" -a "$@"; }
+svc_pid() {
+  local p
+  for p in $(gn pgrep -P "$(prop berth.service MainPID)"); do
+    [[ $(gn cat "/proc/$p/cmdline" | tr '\0' '\n' | head -n 1) == "$1" ]] && { echo "$p"; return 0; }
+  done
+  return 1
+}
+field() { gn awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "/proc/$1/status"; }
+check "berth info: apid, imaged and netd running" \
+  gsh "for i in \$(seq 100); do test \"\$($B info 2>/dev/null | grep -c ' running ')\" = 3 && exit 0; sleep 0.1; done; $B info; exit 1"
+apid=$(svc_pid berth-apid) netd=$(svc_pid berth-netd) imaged=$(svc_pid berth-imaged)
+check "berth-apid demoted: user berth-api, no capabilities, no_new_privs, seccomp" \
+  test "$(field "$apid" Uid | cut -d' ' -f1)" = "$(gn id -u berth-api)" -a "$(field "$apid" CapBnd)" = 0000000000000000 \
+  -a "$(field "$apid" NoNewPrivs)" = 1 -a "$(field "$apid" Seccomp)" = 2
+check "berth-netd demoted: user berth-net, CAP_NET_ADMIN only, seccomp" \
+  test "$(field "$netd" Uid | cut -d' ' -f1)" = "$(gn id -u berth-net)" -a "$(field "$netd" CapEff)" = 0000000000001000 \
+  -a "$(field "$netd" CapBnd)" = 0000000000001000 -a "$(field "$netd" Seccomp)" = 2
+check "berth-imaged: own user namespace on berth's subordinate range, no_new_privs, seccomp" \
+  test "$(gn awk '{ print $1, $2, $3 }' "/proc/$imaged/uid_map")" = "0 1879048192 65536" \
+  -a "$(field "$imaged" NoNewPrivs)" = 1 -a "$(field "$imaged" Seccomp)" = 2
+main=$(prop berth.service MainPID)
+gn kill -KILL "$apid"
+check "kill -9 berth-apid: restarted by berth-execd, not by systemd (same MainPID, NRestarts=0)" \
+  gsh "for i in \$(seq 50); do $B version >/dev/null 2>&1 && break; sleep 0.1; done;
+    test \"\$(systemctl show -P MainPID berth.service)\" = $main && test \"\$(systemctl show -P NRestarts berth.service)\" = 0 &&
+    $B version >/dev/null"
 check "busybox image loaded, berth run -d --name sleeper busybox sleep 1000 running" \
   gsh "$B load -i /root/busybox.tar && $B run -d --name sleeper busybox sleep 1000 &&
     $B inspect sleeper | grep -q '\"Running\": *true'"
