@@ -23,6 +23,9 @@ PACKAGES=(
   zstd sqlite3 podman
   # container bench (bench/run.sh): crun run of the busybox rootfs
   crun
+  # qemu tier of the testbed (tests/testbed/qemu.sh): Debian's kernel booted
+  # with cgroup v2, an ext4 root image, a busybox initramfs
+  qemu-system-x86 qemu-utils e2fsprogs cpio
 )
 
 if [[ $(id -u) -ne 0 ]]; then
