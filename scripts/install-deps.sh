@@ -16,7 +16,7 @@ PACKAGES=(
   # runtime: systemd-sysusers/-tmpfiles/-socket-activate/-analyze, usermod,
   # pgrep, ip, CA certificates for registry pulls
   systemd passwd procps iproute2 ca-certificates
-  # tests (systemd-container and mmdebstrap: scripts/systemd-check.sh)
+  # tests (systemd-container and mmdebstrap: tests/testbed/)
   bats jq curl busybox-static python3 systemd-container mmdebstrap
   # image tests and bench (tests/e2e/images*.bats, bench/load.sh): zstd layers,
   # the store's SQLite dump, podman load of what berth saves

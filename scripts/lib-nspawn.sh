@@ -1,4 +1,4 @@
-# Sourced by systemd-check.sh and fresh-check.sh: a cached Debian 12 rootfs
+# Sourced by fresh-check.sh: a cached Debian 12 rootfs
 # (rootfs-N.tar: bump N when the package list changes) and a real systemd (PID 1) booted in systemd-nspawn on a host whose PID 1
 # is not systemd. Needs root, systemd-container and mmdebstrap.
 
