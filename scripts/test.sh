@@ -4,7 +4,8 @@
 #      berth-net, berth and the subordinate id range (no engine is started:
 #      the end-to-end tests start their own, hermetic ones);
 #   2. builds build/ (plain) and build-asan/ (ASan+UBSan);
-#   3. runs `meson test` in both (every suite is TAP);
+#   3. runs `meson test` in both (every suite is TAP; the testbed suite,
+#      docs/testbed.md, is registered in the plain build only);
 #   4. prints per-build counts and, last, 'berth: N passed, N failed, N skipped'.
 # Exits non-zero if anything failed. Extra arguments go to `meson test`
 # (e.g. a suite name: scripts/test.sh --suite e2e).
