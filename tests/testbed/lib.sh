@@ -65,10 +65,13 @@ testbed_rootfs_path() {
 # Builds the rootfs tar unless cached; prints its path. mmdebstrap's log goes
 # to $BERTH_TESTBED_CACHE/mmdebstrap.log.
 testbed_rootfs_tar() {
-  local tar tmp mirror incl
+  local tar tmp mirror incl lockfd
   tar=$(testbed_rootfs_path)
   tmp=${tar%.tar}.new.tar   # mmdebstrap picks the output format by the suffix
   mkdir -p "$BERTH_TESTBED_CACHE"
+  # One build at a time per cache (concurrent runs wait for it).
+  exec {lockfd}>"$BERTH_TESTBED_CACHE/.rootfs.lock"
+  flock "$lockfd"
   if [[ ! -s $tar ]]; then
     mirror=$(testbed_mirror)
     [[ -n $mirror ]] || { echo "testbed: no mirror in the host's apt sources" >&2; return 1; }
@@ -77,11 +80,13 @@ testbed_rootfs_tar() {
     if ! mmdebstrap --variant=minbase --include="$incl" "$TESTBED_SUITE" "$tmp" "$mirror" \
         >"$BERTH_TESTBED_CACHE/mmdebstrap.log" 2>&1; then
       rm -f "$tmp"
+      exec {lockfd}>&-
       echo "testbed: mmdebstrap failed, see $BERTH_TESTBED_CACHE/mmdebstrap.log" >&2
       return 1
     fi
     mv "$tmp" "$tar"
   fi
+  exec {lockfd}>&-
   echo "$tar"
 }
 
