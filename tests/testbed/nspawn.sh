@@ -149,7 +149,7 @@ cid=$(gsh "$B inspect sleeper" 2>/dev/null | grep -o '"Id": *"[0-9a-f]*"' | head
 # guest's pid; its ancestors reach the guest's PID 1.
 host_pid() {
   local p gp=$1 q
-  for p in $(grep -l "^NSpid:[[:space:]]*[0-9]*[[:space:]]*$gp\b" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3); do
+  for p in $(grep -lE "^NSpid:[[:space:]]+[0-9]+[[:space:]]+$gp([[:space:]]|\$)" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3); do
     q=$p
     while [[ -n $q && $q -gt 1 ]]; do
       [[ $q == "$LEADER" ]] && { echo "$p"; return 0; }
@@ -163,10 +163,18 @@ check "systemd cgroup backend: container in berth.slice/berth-<id>.scope (/proc/
   gsh "grep -q '/berth.slice/berth-$cid.scope\$' /proc/$gpid/cgroup && systemctl is-active berth-$cid.scope &&
     systemctl status berth-$cid.scope --no-pager | grep -q 'berth.slice'"
 oldmain=$(prop berth.service MainPID)
+restart_check() {
+  nsenter -t "$LEADER" -a systemctl restart berth.service || { echo "systemctl restart failed"; return 1; }
+  local m
+  m=$(prop berth.service MainPID)
+  [[ $m != "$oldmain" ]] || { echo "MainPID still $m"; return 1; }
+  [[ -n $hpid ]] || { echo "container pid (guest $gpid) not found from the host"; return 1; }
+  [[ -d /proc/$hpid ]] || { echo "host pid $hpid gone"; return 1; }
+  grep -qE "^NSpid:[[:space:]]+$hpid[[:space:]]+$gpid([[:space:]]|\$)" "/proc/$hpid/status" ||
+    { echo "host pid $hpid is now another process"; grep NSpid "/proc/$hpid/status"; return 1; }
+}
 check "systemctl restart berth.service: new executor, container still running (same host pid ${hpid:-?})" \
-  bash -c "nsenter -t $LEADER -a systemctl restart berth.service &&
-    test \"\$(nsenter -t $LEADER -a systemctl show -P MainPID berth.service)\" != $oldmain &&
-    test -n '$hpid' && test -d /proc/$hpid && grep -q '^NSpid:.*[[:space:]]$gpid\b' /proc/$hpid/status"
+  restart_check
 check "berth recovers it: berth ps shows sleeper running" \
   gsh "for i in \$(seq 50); do $B ps | grep -q ' sleeper\$' && exit 0; sleep 0.1; done; $B ps; exit 1"
 check "berth stop sleeper works and berth wait reports the exit code" \
