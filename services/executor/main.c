@@ -100,17 +100,14 @@ static int setup(execd_t *x, const char *data_root, const char *run_root, const 
    * Children unblock everything before exec (demote.c). */
   sigset_t ss;
   sigemptyset(&ss);
-  sigaddset(&ss, SIGTERM);
-  sigaddset(&ss, SIGINT);
-  sigaddset(&ss, SIGCHLD);
+  for (const int *sig = (const int[]){SIGTERM, SIGINT, SIGCHLD, 0}; *sig; sig++)
+    sigaddset(&ss, *sig);
   if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
     return berth_error_errno(err, "sigprocmask");
   signal(SIGPIPE, SIG_IGN);
   int rc = sd_event_default(&x->event);
-  if (rc >= 0)
-    rc = sd_event_add_signal(x->event, NULL, SIGTERM, on_stop_signal, x);
-  if (rc >= 0)
-    rc = sd_event_add_signal(x->event, NULL, SIGINT, on_stop_signal, x);
+  for (int i = 0; i < 2 && rc >= 0; i++)
+    rc = sd_event_add_signal(x->event, NULL, i ? SIGINT : SIGTERM, on_stop_signal, x);
   if (rc < 0)
     return berth_error_make(err, -rc, "sd-event set-up: %s", strerror(-rc));
   return execd_start_all(x, err);
@@ -126,12 +123,10 @@ static void cleanup(execd_t *x) {
   free(x->run_root);
   free(x->config);
   free(x->own_socket);
-  int fds[] = {x->image_fd, x->containers_fd, x->monitor_fd};
+  int fds[] = {x->image_fd, x->containers_fd, x->monitor_fd, x->api_fd};
   for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
     if (fds[i] >= 0)
       close(fds[i]);
-  if (x->api_fd >= 0)
-    close(x->api_fd);
   for (int i = 0; i < EXECD_NSERVICES; i++)
     if (x->svc[i].exe_fd > 0)
       close(x->svc[i].exe_fd);

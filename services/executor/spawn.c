@@ -334,18 +334,23 @@ __attribute__((noreturn)) static void monitor(const spawn_t *sp) {
   TRY(ls < 0 ? -1 : bind(ls, (struct sockaddr *)&sa, sizeof sa) | listen(ls, 16), "bind mon/sock");
   TRY(cg, "open the memory cgroup");
   /* idmapped layers (taken before leaving the host's mount namespace) */
-  int ns = idmap_userns(sp);
+  int ns = idmap_userns(sp), t[s->n_layers];
   struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY, .userns_fd = (uint64_t)ns};
-  char opts[4096];
+  char opts[4096], l[24];
   int n = snprintf(opts, sizeof opts, "userxattr,upperdir=upper,workdir=work,lowerdir=");
-  for (size_t i = s->n_layers; i-- > 0;) {
-    int t = open_tree(sp->layers[i], "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-    TRY(t < 0 ? -1 : mount_setattr(t, "", AT_EMPTY_PATH, &a, sizeof a), "idmapped mount of layer %s", s->layers[i]);
-    n += snprintf(opts + n, sizeof opts - (size_t)n, "%s/proc/self/fd/%d", i + 1 < s->n_layers ? ":" : "", t);
+  for (size_t i = 0; i < s->n_layers; i++) {
+    t[i] = open_tree(sp->layers[i], "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    TRY(t[i] < 0 ? -1 : mount_setattr(t[i], "", AT_EMPTY_PATH, &a, sizeof a), "idmapped mount of layer %s", s->layers[i]);
   }
   TRY(fchdir(sp->dir), "chdir to the container's directory");
   TRY(unshare(CLONE_NEWNS), "unshare mount namespace");
   TRY(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private");
+  for (size_t i = s->n_layers; i-- > 0;) { /* attached in M's namespace: overlayfs before 6.5 refuses detached lowers */
+    snprintf(l, sizeof l, "l/%zu", i);
+    TRY(((mkdir("l", 0700) < 0 && errno != EEXIST) || (mkdir(l, 0700) < 0 && errno != EEXIST)) ? -1
+        : move_mount(t[i], "", AT_FDCWD, l, MOVE_MOUNT_F_EMPTY_PATH), "attach layer %s", s->layers[i]);
+    n += snprintf(opts + n, sizeof opts - (size_t)n, "%s%s", i + 1 < s->n_layers ? ":" : "", l);
+  }
   TRY(mount("overlay", "rootfs", "overlay", 0, opts), "mount overlay");
   /* C */
   int cs[2];
