@@ -221,7 +221,7 @@ int cgroup_enter(execd_t *x, const char *id, pid_t pid, const limits_t *l, berth
   EACH_HIER(x, i, c) { /* pid 0: M itself, born in the cgroup2 one (cgroup_v2_fd); "0" to a v1
                         * "tasks" moves the caller without the global threadgroup lock's RCU wait */
     cg_path(x, c, id, p, sizeof p);
-    if ((pid || strcmp(c, "unified") != 0) && put(p, pid ? "cgroup.procs" : "tasks", v, err) < 0)
+    if ((pid || (x->cg_v1 && strcmp(c, "unified") != 0)) && put(p, pid ? "cgroup.procs" : "tasks", v, err) < 0)
       return -1;
   }
   return 0;

@@ -439,7 +439,7 @@ int spawn_container(const spawn_t *sp, berth_error_t *err) {
     rfd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
     int cg = sp->x->cg_systemd ? -1 : cgroup_v2_fd(sp->x, sp->id); /* M is born in it: no migration */
     struct clone_args ca = {.flags = cg < 0 ? 0 : CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cg};
-    _exit(syscall(SYS_clone3, &ca, sizeof ca) == 0 ? (monitor(sp), 0) : 0);
+    _exit(cg < 0 && !sp->x->cg_v1 && !sp->x->cg_systemd ? 1 : syscall(SYS_clone3, &ca, sizeof ca) == 0 ? (monitor(sp), 0) : 0);
   }
   close(sv[1]);
   cleanup_close int s = sv[0], pfd = -1;
