@@ -210,6 +210,18 @@ extern const cli_command_t cli_cmd_load, cli_cmd_save;
 extern const cli_command_t cli_cmd_tag, cli_cmd_rmi, cli_cmd_image_prune;
 extern const cli_command_t cli_cmd_image; /* the "image" management command */
 
+/* A management command's subcommand ("image ls", "container rm"). */
+typedef struct {
+  const char *name;
+  const cli_command_t *cmd;
+  bool listed; /* shown in the help (aliases are not) */
+} cli_subcommand_t;
+
+/* Runs `berth GROUP SUB ...` from subs (NULL-name terminated): help for none,
+ * -h or --help, a usage error for an unknown flag or subcommand. */
+int cli_run_group(cli_ctx_t *ctx, int argc, char **argv, const char *group, const char *what,
+                  const cli_subcommand_t *subs);
+
 /* Parses a command's own options (-f/--format, -h/--help); returns -1 to go
  * on, otherwise the exit code to return now (help printed, or usage error).
  * Positional arguments are refused. */

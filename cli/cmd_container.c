@@ -4,13 +4,7 @@
 #include <string.h>
 #include "ctr.h"
 
-typedef struct {
-  const char *name;
-  const cli_command_t *cmd;
-  bool listed; /* shown in the help (aliases are not) */
-} sub_t;
-
-static const sub_t subs[] = {
+static const cli_subcommand_t subs[] = {
   { "attach", &cli_cmd_attach, true },
   { "create", &cli_cmd_create, true },
   { "inspect", &cli_cmd_ctr_inspect, true },
@@ -31,32 +25,8 @@ static const sub_t subs[] = {
   { NULL, NULL, false },
 };
 
-static void print_help(FILE *out) {
-  fprintf(out, "\nUsage:  berth container COMMAND\n\nManage containers\n\nCommands:\n");
-  for (const sub_t *s = subs; s->name; s++)
-    if (s->listed)
-      fprintf(out, "  %-9s   %s\n", s->name, s->cmd->summary);
-  fprintf(out, "\nRun 'berth container COMMAND --help' for more information on a command.\n");
-}
-
 static int run(cli_ctx_t *ctx, int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-    print_help(stdout);
-    return 0;
-  }
-  for (const sub_t *s = subs; s->name; s++)
-    if (strcmp(s->name, argv[1]) == 0) {
-      snprintf(ctx->cmd_path, sizeof ctx->cmd_path, "container %s", s->name);
-      return s->cmd->run(ctx, argc - 1, argv + 1);
-    }
-  snprintf(ctx->cmd_path, sizeof ctx->cmd_path, "container");
-  if (argv[1][0] == '-') {
-    char msg[256];
-    snprintf(msg, sizeof msg, "unknown flag: %s", argv[1]);
-    return cli_usage_error(ctx, msg);
-  }
-  fprintf(stderr, "berth: 'container %s' is not a berth command.\nSee 'berth container --help'\n", argv[1]);
-  return CLI_EXIT_USAGE;
+  return cli_run_group(ctx, argc, argv, "container", "Manage containers", subs);
 }
 
 const cli_command_t cli_cmd_container = {
