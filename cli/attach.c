@@ -87,10 +87,19 @@ int cli_attach_begin(cli_attach_t *a, berth_error_t *err) {
     return berth_error_errno(err, "pipe2");
   struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
   sigemptyset(&sa.sa_mask);
-  if (a->resize)
+  /* a caller may have started us with these blocked (the mask survives
+   * exec): unblock what we handle, or a forwarded signal never arrives */
+  sigset_t handled;
+  sigemptyset(&handled);
+  if (a->resize) {
     sigaction(SIGWINCH, &sa, NULL);
-  for (size_t i = 0; a->sig_proxy && i < sizeof proxied / sizeof proxied[0]; i++)
+    sigaddset(&handled, SIGWINCH);
+  }
+  for (size_t i = 0; a->sig_proxy && i < sizeof proxied / sizeof proxied[0]; i++) {
     sigaction(proxied[i], &sa, NULL);
+    sigaddset(&handled, proxied[i]);
+  }
+  sigprocmask(SIG_UNBLOCK, &handled, NULL);
   if (a->tty && a->stdin_attached && isatty(STDIN_FILENO)) {
     if (tcgetattr(STDIN_FILENO, &saved_termios) < 0)
       return berth_error_errno(err, "unable to set IO streams as raw terminal: tcgetattr");

@@ -31,6 +31,11 @@ void cli_catch_interrupts(void) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  sigset_t handled; /* a mask inherited through exec would keep them from us */
+  sigemptyset(&handled);
+  sigaddset(&handled, SIGINT);
+  sigaddset(&handled, SIGTERM);
+  sigprocmask(SIG_UNBLOCK, &handled, NULL);
 }
 
 static int interrupted_exit(void) {

@@ -153,6 +153,10 @@ static int mon_start(mon_t *m, const mon_opts_t *o, child_fn fn) {
   fflush(stdout);
   m->mpid = fork();
   if (m->mpid == 0) {
+    /* as the executor's M: an empty signal mask whatever the test was started with */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     pid_t c = o->no_child ? getppid() : fork();
     if (c == 0)
       child_main(fn, high(inp[0]), high(outp[1]), high(errp[1]), sidep[1] >= 0 ? high(sidep[1]) : -1);
