@@ -354,10 +354,17 @@ gone() {
   [[ $status -eq 0 && $output == *no-tty* ]]
 }
 
-@test "run without -t passes SIGTERM and SIGINT on to the container (docker's sig-proxy)" {
-  local out=$BATS_TEST_TMPDIR/sig.out pid i
-  for sig in TERM INT; do
-    timeout -k 5 60 "$BERTH_CLI" run --rm --name "cli-sig-$sig" busybox \
+@test "run without -t passes SIGTERM and SIGINT on to the container (docker's sig-proxy), also when started with them blocked" {
+  local out=$BATS_TEST_TMPDIR/sig.out pid i sig how
+  # "blocked": the CLI inherits a mask with both blocked (as some CI runners
+  # start jobs); exec keeps the mask, so the CLI must unblock what it proxies
+  for how in TERM:plain INT:plain TERM:blocked INT:blocked; do
+    sig=${how%%:*}
+    local wrap=()
+    [[ ${how#*:} == plain ]] || wrap=(python3 -c 'import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+os.execvp(sys.argv[1], sys.argv[1:])')
+    "${wrap[@]}" timeout -k 5 60 "$BERTH_CLI" run --rm --name "cli-sig-$sig" busybox \
       sh -c "trap 'echo got-$sig; exit 9' $sig; echo ready; while :; do sleep 0.1; done" >"$out" 2>&1 &
     pid=$!
     for i in $(seq 100); do grep -q ready "$out" && break; sleep 0.1; done
