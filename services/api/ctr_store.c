@@ -1,7 +1,10 @@
 /* The container registry (ctr.h): every record in memory, in creation order,
  * persisted in SQLite at DATA_ROOT/api/containers.db (WAL, synchronous=FULL).
  * Each change is one transaction; memory changes only after its commit, so
- * a failed write leaves both as they were. Lookups scan the array: a few
+ * a failed write leaves both as they were. Run-state saves (ctr_save) commit
+ * without an fsync (synchronous=NORMAL: still atomic, only the newest may be
+ * lost on power loss): the executor's files are the truth for run state and
+ * recovery reads them; the next FULL commit makes them durable too. Lookups scan the array: a few
  * thousand records cost microseconds. */
 #include <errno.h>
 #include <inttypes.h>
@@ -344,9 +347,11 @@ static void bind_state(sqlite3_stmt *st, const api_ctr_t *c, int first) {
   sqlite3_bind_int64(st, first + 8, (sqlite3_int64)c->uid_base);
 }
 
-/* Runs one prepared statement in its own transaction. */
-static int run_txn(ctr_registry_t *reg, sqlite3_stmt *st, const char *what, berth_error_t *err) {
-  if (db_exec(reg->db, "BEGIN IMMEDIATE", err) < 0) {
+/* Runs one prepared statement in its own transaction; durable: fsync'd at
+ * the commit. */
+static int run_txn(ctr_registry_t *reg, sqlite3_stmt *st, const char *what, bool durable, berth_error_t *err) {
+  if (db_exec(reg->db, durable ? "PRAGMA synchronous=FULL; BEGIN IMMEDIATE" : "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE",
+              err) < 0) {
     sqlite3_finalize(st);
     return berth_error_wrap(err, "%s", what);
   }
@@ -397,7 +402,7 @@ int ctr_insert(ctr_registry_t *reg, api_ctr_t *c, berth_error_t *err) {
   sqlite3_bind_int64(st, 9, (sqlite3_int64)c->owner_uid);
   bind_state(st, c, 10);
   sqlite3_bind_int64(st, 19, c->image_size);
-  if (run_txn(reg, st, "insert", err) < 0)
+  if (run_txn(reg, st, "insert", true, err) < 0)
     return -1;
   reg->v[reg->n++] = c;
   ctr_release_name(reg, c->name);
@@ -414,7 +419,7 @@ int ctr_save(ctr_registry_t *reg, api_ctr_t *c, berth_error_t *err) {
   bind_state(st, c, 1);
   sqlite3_bind_text(st, 10, c->name, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 11, c->id, -1, SQLITE_TRANSIENT);
-  return run_txn(reg, st, "save", err);
+  return run_txn(reg, st, "save", false, err);
 }
 
 int ctr_rename(ctr_registry_t *reg, api_ctr_t *c, const char *new_name, berth_error_t *err) {
@@ -429,7 +434,7 @@ int ctr_rename(ctr_registry_t *reg, api_ctr_t *c, const char *new_name, berth_er
     return db_fail(reg->db, err, "rename");
   sqlite3_bind_text(st, 1, n, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 2, c->id, -1, SQLITE_TRANSIENT);
-  if (run_txn(reg, st, "rename", err) < 0)
+  if (run_txn(reg, st, "rename", true, err) < 0)
     return -1;
   snprintf(c->name, sizeof c->name, "%s", n);
   return 0;
@@ -445,7 +450,7 @@ int ctr_remove(ctr_registry_t *reg, api_ctr_t *c, berth_error_t *err) {
   if (sqlite3_prepare_v2(reg->db, "DELETE FROM containers WHERE id=?1", -1, &st, NULL) != SQLITE_OK)
     return db_fail(reg->db, err, "remove");
   sqlite3_bind_text(st, 1, c->id, -1, SQLITE_TRANSIENT);
-  if (run_txn(reg, st, "remove", err) < 0)
+  if (run_txn(reg, st, "remove", true, err) < 0)
     return -1;
   memmove(reg->v + i, reg->v + i + 1, (reg->n - i - 1) * sizeof *reg->v);
   reg->n--;

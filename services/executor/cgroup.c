@@ -125,8 +125,8 @@ int cgroup_remove(execd_t *x, const char *id, berth_error_t *err) {
   EACH_HIER(x, i, c) {
     int e = 0;
     cg_path(x, c, id, p, sizeof p);
-    for (int t = 0; !x->cg_systemd && t < 100 && (e = rmdir(p) < 0 ? errno : 0) == EBUSY; t++)
-      usleep(10000); /* its last processes may still be exiting */
+    for (int t = 0; !x->cg_systemd && t < 140 && (e = rmdir(p) < 0 ? errno : 0) == EBUSY; t++)
+      usleep(t < 40 ? 250 : 10000); /* its last processes may still be exiting (or unreaped) */
     if (e && e != ENOENT && r == 0)
       errno = e, r = berth_error_errno(err, "cgroup: rmdir %s", p);
   }

@@ -239,7 +239,9 @@ int monitor_write_exit(int exit_code, bool oom, int64_t finished_ns, berth_error
   int fd = openat(FD_MONDIR, "exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0)
     return berth_error_errno(err, "open mon/exit.tmp");
-  if (write(fd, buf, (size_t)n) != n || fsync(fd) < 0) {
+  /* rename makes it atomic for readers; no fsync: after a power loss the
+   * container is gone anyway and a missing record reads as exit -1 */
+  if (write(fd, buf, (size_t)n) != n) {
     int e = errno ? errno : EIO;
     close(fd);
     unlinkat(FD_MONDIR, "exit.tmp", 0);
@@ -249,6 +251,5 @@ int monitor_write_exit(int exit_code, bool oom, int64_t finished_ns, berth_error
   close(fd);
   if (renameat(FD_MONDIR, "exit.tmp", FD_MONDIR, "exit") < 0)
     return berth_error_errno(err, "rename mon/exit.tmp to mon/exit");
-  fsync(FD_MONDIR);
   return 0;
 }
