@@ -128,6 +128,29 @@ static void setup_mounts(const Berth__Ipc__ContainerSpec *s, const int *trees) {
     TRY(mount_setattr(AT_FDCWD, "/", 0, &ro, sizeof ro), "read-only root");
 }
 
+/* Docker's view of the container's own cgroups at /sys/fs/cgroup (the
+ * cgroup namespace makes them its root; runtimes size heaps from them):
+ * cgroup2, or on v1/hybrid the hierarchies the container has a cgroup of
+ * its own in (cgroup.c's; in any other it sits at the host's root). */
+static void cgroup_view(bool v1, bool rw) {
+  unsigned long f = MS_NOSUID | MS_NODEV | MS_NOEXEC | (rw ? 0 : MS_RDONLY);
+  TRY(v1 ? mount("tmpfs", "/sys/fs/cgroup", "tmpfs", f & ~MS_RDONLY, "mode=755,size=64k")
+         : mount("cgroup2", "/sys/fs/cgroup", "cgroup2", f, NULL), "mount /sys/fs/cgroup");
+  FILE *pc = v1 ? fopen("/proc/self/cgroup", "re") : NULL;
+  char line[256], dir[300], tok[260];
+  while (pc && fgets(line, sizeof line, pc)) { /* "ID:CONTROLLERS:PATH", "0::PATH" for cgroup2 */
+    char *c = strchr(line, ':'), *e = c ? strchr(++c, ':') : NULL;
+    if (e == NULL || (*e = '\0', snprintf(tok, sizeof tok, ",%s,", c)) >= (int)sizeof tok ||
+        !(!*c || strstr(tok, ",memory,") || strstr(tok, ",pids,") || strstr(tok, ",cpu,") || strstr(tok, ",cpuset,")))
+      continue;
+    snprintf(dir, sizeof dir, "/sys/fs/cgroup/%s", *c ? c : "unified");
+    if (mkdir(dir, 0755) == 0 && mount(*c ? "cgroup" : "cgroup2", dir, *c ? "cgroup" : "cgroup2", f, *c ? c : NULL) < 0)
+      rmdir(dir); /* a hierarchy the kernel will not mount here: left out */
+  }
+  if (pc)
+    TRY(fclose(pc) | mount(NULL, "/sys/fs/cgroup", NULL, MS_REMOUNT | MS_BIND | f, NULL), "read-only /sys/fs/cgroup");
+}
+
 /* A FIFO planted by the image must not hang the start. */
 static FILE *open_db(const char *path) {
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -212,6 +235,7 @@ __attribute__((noreturn)) static void child(const spawn_t *sp, const int *cio) {
   TRY(umount2(".", MNT_DETACH), "detach the old root");
   TRY(chdir("/"), "chdir /");
   setup_mounts(s, trees);
+  cgroup_view(sp->x->cg_v1, s->privileged);
   TRY(close_range(4, ~0U, 0), "close_range");
 
   uid_t uid = 0;

@@ -16,15 +16,14 @@ static bool same_userns(pid_t pid) {
 /* First line of uid_map with the kernel's column padding squeezed out. */
 static void read_uid_map(pid_t pid, char *out, size_t size) {
   char path[64], line[128];
+  unsigned long inside, outside, count;
   snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
   FILE *f = fopen(path, "re");
   out[0] = 0;
-  if (f == NULL)
-    return;
-  unsigned long inside, outside, count;
-  if (fgets(line, sizeof line, f) && sscanf(line, "%lu %lu %lu", &inside, &outside, &count) == 3)
+  if (f && fgets(line, sizeof line, f) && sscanf(line, "%lu %lu %lu", &inside, &outside, &count) == 3)
     snprintf(out, size, "%lu %lu %lu", inside, outside, count);
-  fclose(f);
+  if (f)
+    fclose(f);
 }
 
 int status_read(pid_t pid, proc_status_t *st, berth_error_t *err) {
@@ -89,31 +88,21 @@ void status_reply(execd_t *x, berth_conn_t *c, uint64_t request_id) {
     const service_t *s = &x->svc[i];
     Berth__Ipc__ServiceInfo *in = &info[i];
     berth__ipc__service_info__init(in);
-    in->peer = s->peer;
-    in->name = (char *)s->name;
-    in->restarts = s->restarts;
-    in->state = (char *)status_state_name(s->state);
-    in->started_usec = s->started_real;
+    in->peer = s->peer, in->name = (char *)s->name, in->restarts = s->restarts, in->uid_map = "";
+    in->state = (char *)status_state_name(s->state), in->started_usec = s->started_real;
     proc_status_t st;
-    in->uid_map = "";
     if (s->pid > 0 && status_read(s->pid, &st, NULL) == 0) {
-      in->pid = s->pid;
-      in->uid = st.uid[0];
-      in->gid = st.gid[0];
+      in->pid = s->pid, in->uid = st.uid[0], in->gid = st.gid[0];
       in->cap_eff = st.cap_eff, in->cap_prm = st.cap_prm, in->cap_bnd = st.cap_bnd, in->cap_amb = st.cap_amb;
-      in->seccomp_mode = st.seccomp > 0 ? (uint32_t)st.seccomp : 0;
-      in->no_new_privs = st.no_new_privs == 1;
-      in->own_user_namespace = st.own_userns;
-      in->uid_map = strdupa(st.uid_map);
+      in->seccomp_mode = st.seccomp > 0 ? (uint32_t)st.seccomp : 0, in->no_new_privs = st.no_new_privs == 1;
+      in->own_user_namespace = st.own_userns, in->uid_map = strdupa(st.uid_map);
     }
     ptrs[i] = in;
   }
   Berth__Ipc__ServicesStatusReply rep = BERTH__IPC__SERVICES_STATUS_REPLY__INIT;
-  rep.n_services = EXECD_NSERVICES;
-  rep.services = ptrs;
+  rep.n_services = EXECD_NSERVICES, rep.services = ptrs;
   berth_envelope_t env = BERTH__IPC__ENVELOPE__INIT;
-  env.op_case = BERTH__IPC__ENVELOPE__OP_SERVICES_STATUS_REPLY;
-  env.services_status_reply = &rep;
+  env.op_case = BERTH__IPC__ENVELOPE__OP_SERVICES_STATUS_REPLY, env.services_status_reply = &rep;
   berth_error_t err = NULL;
   if (berth_conn_reply(c, request_id, &env, NULL, 0, &err) < 0) {
     log_warn("services status reply: %s", err && err->msg ? err->msg : "?");
@@ -135,11 +124,9 @@ void status_notify(execd_t *x) {
       n += (size_t)w;
   }
   snprintf(text + n, sizeof text - n, "; %u restarts", restarts);
-  if (all_running && !x->ready_sent) {
-    x->ready_sent = true;
+  bool ready = all_running && !x->ready_sent; /* READY=1 once, when every service first runs */
+  if (ready)
     log_info("all services are up");
-    sd_notifyf(0, "READY=1\nSTATUS=%s", text);
-  } else {
-    sd_notifyf(0, "STATUS=%s", text);
-  }
+  x->ready_sent |= ready;
+  sd_notifyf(0, "%sSTATUS=%s", ready ? "READY=1\n" : "", text);
 }

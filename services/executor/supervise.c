@@ -14,19 +14,12 @@
 #define REAP_CHECK_USEC (2000 * USEC_MS)
 
 /* Service-to-service edges that execd creates (DESIGN.md). */
-static const Berth__Ipc__Peer peer_edges[][2] = {
-    {BERTH__IPC__PEER__PEER_API, BERTH__IPC__PEER__PEER_IMAGE},
-    {BERTH__IPC__PEER__PEER_API, BERTH__IPC__PEER__PEER_NET},
-};
+static const Berth__Ipc__Peer peer_edges[][2] = {{BERTH__IPC__PEER__PEER_API, BERTH__IPC__PEER__PEER_IMAGE},
+                                                  {BERTH__IPC__PEER__PEER_API, BERTH__IPC__PEER__PEER_NET}};
 
-static const struct {
-  Berth__Ipc__Peer peer;
-  const char *name;
-} service_names[EXECD_NSERVICES] = {
-    {BERTH__IPC__PEER__PEER_API, "berth-apid"},
-    {BERTH__IPC__PEER__PEER_IMAGE, "berth-imaged"},
-    {BERTH__IPC__PEER__PEER_NET, "berth-netd"},
-};
+static const struct { Berth__Ipc__Peer peer; const char *name; } service_names[EXECD_NSERVICES] = {
+    {BERTH__IPC__PEER__PEER_API, "berth-apid"}, {BERTH__IPC__PEER__PEER_IMAGE, "berth-imaged"},
+    {BERTH__IPC__PEER__PEER_NET, "berth-netd"}};
 
 static void spawn(service_t *s);
 

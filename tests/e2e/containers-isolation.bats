@@ -79,7 +79,7 @@ cap_of() {
     esac
     # nothing of the host's own trees
     case $mp in
-    /work* | /root* | /tmp* | /var/lib/berth* | /mnt* | /home* | "$T"* | /sys/fs/cgroup/*)
+    /work* | /root* | /tmp* | /var/lib/berth* | /mnt* | /home* | "$T"*)
       echo "host mount visible: $mp"; bad=1 ;;
     esac
   done < <(awk '{ print $5 }' <<<"$output")
@@ -92,6 +92,30 @@ cap_of() {
   d run --rm busybox sh -c 'ls /'
   not grep -qx work <<<"$output"
   grep -qx proc <<<"$output"
+}
+
+@test "/sys/fs/cgroup is the container's own cgroups (its limits at the root), read-only, as docker mounts it" {
+  # 48 MiB and 77 pids: what the container reads at the root of its view
+  d run --rm -m 48m --pids-limit 77 busybox sh -c '
+    if [ -e /sys/fs/cgroup/memory.max ]; then
+      echo "v2 $(cat /sys/fs/cgroup/memory.max) $(cat /sys/fs/cgroup/pids.max)"; f=/sys/fs/cgroup/memory.max
+    else
+      echo "v1 $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes) $(cat /sys/fs/cgroup/pids/pids.max)"
+      f=/sys/fs/cgroup/memory/memory.limit_in_bytes
+    fi
+    echo 1 >$f 2>/dev/null && echo WRITABLE; echo x >/sys/fs/cgroup/new 2>/dev/null && echo TMPFS-WRITABLE
+    # only hierarchies the container has a cgroup of its own in: no host root (release_agent lives there)
+    ls -d /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/release_agent 2>/dev/null | sed "s/^/WRITABLE-OR-ROOT /"
+    grep -c . /sys/fs/cgroup/pids/cgroup.procs /sys/fs/cgroup/cgroup.procs 2>/dev/null; true'
+  [[ $status -eq 0 ]]
+  # (pids.max: the limit plus one, the monitor, which shares the cgroup)
+  grep -Eqx '(v1|v2) 50331648 7[78]' <<<"$output"
+  not grep -q WRITABLE <<<"$output"
+  # the view is rooted at the container's cgroup: a handful of processes
+  # (sh, grep, and the monitor, which shows as pid 0), never the host's
+  local n
+  n=$(grep -Eo ':[0-9]+$' <<<"$output" | tr -d : | head -n 1)
+  [[ -n $n && $n -le 4 ]]
 }
 
 @test "capabilities exactly as requested: Docker's default set, --cap-drop ALL, --cap-add NET_ADMIN" {

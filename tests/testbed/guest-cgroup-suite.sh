@@ -51,8 +51,15 @@ limits_in() {  # dir memory pids cpu
     case $(cat "$1/pids.max") in "$3"|$(($3 + 1))) ;; *) echo "pids.max: $(cat "$1/pids.max")"; false ;; esac &&
     eq cpu.max "$4" "$(cat "$1/cpu.max")"
 }
+# view_in: what a container under -m 64m sees at /sys/fs/cgroup (docker's view)
+view_in() {
+  out=$(berth run --rm -m 64m busybox sh -c \
+    'awk '"'"'$2 == "/sys/fs/cgroup" { print $3 }'"'"' /proc/self/mounts; cat /sys/fs/cgroup/memory.max; echo 1 >/sys/fs/cgroup/memory.max && echo WRITABLE' 2>&1)
+  printf '%s\n' "$out"
+  [ "$(printf '%s\n' "$out" | head -n 2 | tr '\n' ' ')" = "cgroup2 67108864 " ] && ! printf '%s\n' "$out" | grep -q WRITABLE
+}
 
-echo "1..15"
+echo "1..17"
 check "guest: cgroup v2 unified with memory, pids and cpu controllers" \
   sh -c "[ \"\$(stat -fc %T $cg)\" = cgroup2fs ] && grep -qw memory $cg/cgroup.controllers &&
     grep -qw pids $cg/cgroup.controllers && grep -qw cpu $cg/cgroup.controllers"
@@ -73,6 +80,8 @@ check "systemd backend: the container is in berth-<id>.scope under berth.slice" 
   sh -c "[ -d '$scope' ] && systemctl is-active 'berth-$id.scope' && [ \"\$(systemctl show -P Slice 'berth-$id.scope')\" = berth.slice ]"
 check "systemd backend: memory.max 64m, pids.max 20, cpu.max 0.5 CPU read back from the scope" \
   limits_in "$scope" 67108864 20 "50000 100000"
+check "systemd backend: in the container, /sys/fs/cgroup is its scope (cgroup2, read-only): memory.max 64m" \
+  view_in
 berth rm -f sd-limits >/dev/null 2>&1
 check "systemd backend: the scope is gone after the container" \
   sh -c "i=0; while [ -d '$scope' ] && [ \$i -lt 50 ]; do sleep 0.1; i=\$((i+1)); done; [ ! -d '$scope' ]"
@@ -91,6 +100,8 @@ check "cgroupfs backend: the container runs in /sys/fs/cgroup/berth/<id>" \
   sh -c "[ -n \"\$(cat '$cg/berth/$id/cgroup.procs' '$cg/berth/$id'/*/cgroup.procs 2>/dev/null)\" ]" # (cgroupfs files have size 0: not -s)
 check "cgroupfs backend: memory.max 64m, pids.max 20, cpu.max 0.5 CPU in /sys/fs/cgroup/berth/<id>" \
   limits_in "$cg/berth/$id" 67108864 20 "50000 100000"
+check "cgroupfs backend: in the container, /sys/fs/cgroup is its cgroup (cgroup2, read-only): memory.max 64m" \
+  view_in
 berth rm -f fs-limits >/dev/null 2>&1
 check "cgroupfs backend: over -m 32m, OOM-killed: exit 137, State.OOMKilled true" oom fs-oom
 check "cgroupfs backend: a fork bomb stops at --pids-limit 20" bomb fs-bomb
