@@ -23,6 +23,9 @@ PACKAGES=(
   zstd sqlite3 podman
   # container bench (bench/run.sh): crun run of the busybox rootfs
   crun
+  # the Docker SDK for Python (docker-py), a real client of the API
+  # (tests/e2e/sdk-containers.bats, run with /usr/bin/python3)
+  python3-docker
   # qemu tier of the testbed (tests/testbed/qemu.sh): Debian's kernel booted
   # with cgroup v2, an ext4 root image, a busybox initramfs
   qemu-system-x86 qemu-utils e2fsprogs cpio
