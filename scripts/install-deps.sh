@@ -18,6 +18,8 @@ PACKAGES=(
   systemd passwd procps iproute2 ca-certificates
   # tests (systemd-container and mmdebstrap: tests/testbed/)
   bats jq curl busybox-static python3 systemd-container mmdebstrap
+  # the man pages' formatting check (tests/build/man-pages.sh)
+  groff-base
   # image tests and bench (tests/e2e/images*.bats, bench/load.sh): zstd layers,
   # the store's SQLite dump, podman load of what berth saves
   zstd sqlite3 podman
