@@ -106,7 +106,7 @@ typedef struct {
   bool detach, interactive, tty, rm, read_only, privileged, init;
   const char *name, *workdir, *user, *hostname, *entrypoint, *memory, *memory_swap, *cpus, *cpu_shares,
       *cpuset_cpus, *cpuset_mems, *pids_limit, *network, *stop_signal, *stop_timeout, *pull, *platform,
-      *shm_size, *detach_keys;
+      *shm_size, *detach_keys, *restart;
   cli_strv_t env, env_file, cap_add, cap_drop, security_opt, ulimit, label, attach;
 } cli_run_opts_t;
 

@@ -44,6 +44,7 @@ size_t cli_run_opt_table(cli_run_opts_t *o, bool run, cli_opt_t *table, size_t n
     BOOL(0, "privileged", &o->privileged),
     STR(0, "pull", &o->pull),
     BOOL(0, "read-only", &o->read_only),
+    STR(0, "restart", &o->restart),
     BOOL(0, "rm", &o->rm),
     LIST(0, "security-opt", &o->security_opt),
     STR(0, "shm-size", &o->shm_size),
@@ -293,6 +294,27 @@ static void resources(const cli_run_opts_t *o, json_object *hc, errs_t *e) {
   add(hc, "Ulimits", ul);
 }
 
+/* --restart no|always|unless-stopped|on-failure[:N], as docker's
+ * opts.ParseRestartPolicy (the engine checks the name and the count);
+ * "" is docker's empty policy. */
+static json_object *restart_policy(const cli_run_opts_t *o, errs_t *e) {
+  const char *s = o->restart ? o->restart : "no";
+  const char *colon = strchr(s, ':');
+  size_t nlen = colon ? (size_t)(colon - s) : strlen(s);
+  int64_t count = 0;
+  if (colon && nlen == 0)
+    fail(e, "invalid restart policy format: no policy provided before colon");
+  else if (colon && colon[1] && (!int_value(colon + 1, &count) || count < INT32_MIN || count > INT32_MAX))
+    fail(e, "invalid restart policy format: maximum retry count must be an integer");
+  bool none = nlen == 0 || (nlen == 2 && strncmp(s, "no", 2) == 0);
+  if (o->rm && !none)
+    fail(e, "conflicting options: cannot specify both --restart and --rm");
+  json_object *rp = json_object_new_object();
+  add(rp, "Name", json_object_new_string_len(s, (int)nlen));
+  add(rp, "MaximumRetryCount", json_object_new_int64(count));
+  return rp;
+}
+
 static json_object *host_config(const cli_run_opts_t *o, const char *network, int h, int w, errs_t *e) {
   json_object *hc = json_object_new_object();
   add(hc, "Binds", NULL);
@@ -302,10 +324,7 @@ static json_object *host_config(const cli_run_opts_t *o, const char *network, in
   add(hc, "LogConfig", log);
   add(hc, "NetworkMode", json_object_new_string(network));
   add(hc, "PortBindings", json_object_new_object());
-  json_object *restart = json_object_new_object();
-  add(restart, "Name", json_object_new_string("no"));
-  add(restart, "MaximumRetryCount", json_object_new_int(0));
-  add(hc, "RestartPolicy", restart);
+  add(hc, "RestartPolicy", restart_policy(o, e));
   add(hc, "AutoRemove", json_object_new_boolean(o->rm));
   json_object *cs = json_object_new_array();
   json_object_array_add(cs, json_object_new_int(h));

@@ -43,8 +43,14 @@ typedef struct api_ctr {
   char error[256];         /* last start error, "" for none */
   uint32_t uid_base;       /* host uid of container root (from the executor) */
   int64_t image_size;      /* bytes of the image at create (SizeRootFs = SizeRw + this) */
+  bool manually_stopped;   /* dockerd's HasBeenManuallyStopped: stop/kill through the API (persisted) */
+  bool restart_pending;    /* State.Restarting: exited, the restart policy starts it after a backoff */
   ctr_runtime_t *rt;       /* NULL until the runtime side needs it; never persisted */
+  struct ctr_restart *restart; /* the restart manager's state (ctr_restart.c); never persisted */
 } api_ctr_t;
+
+/* Frees a restart manager's state (its timer too). Safe on NULL. */
+void ctr_restart_free(struct ctr_restart *rs);
 
 typedef struct ctr_registry ctr_registry_t;
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "chanmsg.h"
+#include "ctr_restart.h"
 #include "ctr_rt.h"
 #include "log.h"
 
@@ -176,10 +177,13 @@ void ctr_rt_exited(api_app_t *app, api_ctr_t *c, int exit_code, bool oom, int64_
   ctr_logs_exited(rt);
   ctr_wait_exited(rt);
   ctr_rt_run_hooks(app, c, true);
-  /* c may have been restarted or removed by a hook: look again. */
+  /* c may have been restarted or removed by a hook: look again. The restart
+   * policy first (a stop, kill or rm -f through the API canceled it). */
   c = ctr_by_id(app, id);
-  if (c && c->status == CTR_EXITED && c->rt && !c->rt->restarting && !c->rt->starting && !c->rt->removing &&
-      ctr_hostconfig_bool(c, "AutoRemove"))
+  if (c == NULL || c->status != CTR_EXITED || c->rt == NULL || c->rt->restarting || c->rt->starting ||
+      c->rt->removing || ctr_restart_exited(app, c))
+    return;
+  if (ctr_hostconfig_bool(c, "AutoRemove"))
     ctr_delete_stopped(app, c, ctr_autoremove_done, NULL);
 }
 
@@ -422,8 +426,10 @@ void ctr_recover_all(api_app_t *app) {
   unsigned asked = 0;
   for (size_t i = 0; i < n; i++) {
     api_ctr_t *c = all[i];
-    if (c->status != CTR_RUNNING && c->status != CTR_REMOVING)
+    if (c->status != CTR_RUNNING && c->status != CTR_REMOVING) {
+      ctr_restart_recover(app, c); /* dockerd's restore: always, unless-stopped, on-failure */
       continue;
+    }
     if (c->status == CTR_REMOVING) {
       /* apid stopped in the middle of a removal: the container stays, stopped or running. */
       c->status = CTR_RUNNING;

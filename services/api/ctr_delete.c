@@ -123,12 +123,12 @@ void api_handle_ctr_delete(api_request_t *r) {
     api_reply_error(r, 409, "removal of container %s is already in progress", c->id);
     return;
   }
-  bool running = c->status == CTR_RUNNING || rt->starting;
+  bool running = c->status == CTR_RUNNING || rt->starting || c->restart_pending;
   if (running && !force) {
     api_reply_error(r, 409,
-                    "You cannot remove a running container %s. Stop the container before attempting removal or "
+                    "You cannot remove a %s container %s. Stop the container before attempting removal or "
                     "force remove",
-                    c->id);
+                    c->restart_pending && c->status != CTR_RUNNING ? "restarting" : "running", c->id);
     return;
   }
   if (rt->starting) {
@@ -190,7 +190,8 @@ static void prune_sized(api_app_t *app, const char *id, int e, const char *msg, 
   api_ctr_t *c = ctr_by_id(app, id);
   if (e == 0 && st)
     it->size = st->size_rw;
-  if (c == NULL || c->status == CTR_RUNNING || c->status == CTR_REMOVING || (c->rt && (c->rt->starting || c->rt->removing))) {
+  if (c == NULL || c->status == CTR_RUNNING || c->status == CTR_REMOVING || c->restart_pending ||
+      (c->rt && (c->rt->starting || c->rt->removing))) {
     prune_t *p = it->p;
     free(it);
     prune_next(p);
@@ -303,8 +304,8 @@ void api_handle_ctr_prune(api_request_t *r) {
     api_ctr_t *c = all[i];
     if (c->status != CTR_CREATED && c->status != CTR_EXITED)
       continue;
-    if (c->rt && (c->rt->starting || c->rt->removing))
-      continue;
+    if ((c->rt && (c->rt->starting || c->rt->removing)) || c->restart_pending)
+      continue; /* restarting counts as running */
     if (until && c->created_ns >= until)
       continue;
     if ((label && !labels_match(c, label, false)) || (nlabel && !labels_match(c, nlabel, true)))

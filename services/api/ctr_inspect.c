@@ -68,11 +68,13 @@ static struct json_object *network_settings(const api_ctr_t *c) {
 static struct json_object *state(const api_ctr_t *c) {
   struct json_object *s = json_object_new_object();
   char t[40];
+  /* waiting for a policy restart: dockerd's SetRestarting (Running too, no pid) */
+  bool restarting = c->restart_pending && c->status != CTR_RUNNING;
   bool running = c->status == CTR_RUNNING;
-  add_str(s, "Status", ctr_status_name(c->status));
-  add_bool(s, "Running", running);
+  add_str(s, "Status", restarting ? "restarting" : ctr_status_name(c->status));
+  add_bool(s, "Running", running || restarting);
   add_bool(s, "Paused", false);
-  add_bool(s, "Restarting", false);
+  add_bool(s, "Restarting", restarting);
   add_bool(s, "OOMKilled", c->oom_killed);
   add_bool(s, "Dead", false);
   add_int(s, "Pid", running ? c->pid : 0);
@@ -166,8 +168,15 @@ struct json_object *ctr_render_summary(const api_ctr_t *c, int64_t now_ns, int64
   }
   struct json_object *labels = ctrj_get(c->config, "Labels");
   json_object_object_add(o, "Labels", labels ? json_object_get(labels) : json_object_new_object());
-  add_str(o, "State", ctr_status_name(c->status));
+  bool restarting = c->restart_pending && c->status != CTR_RUNNING;
+  add_str(o, "State", restarting ? "restarting" : ctr_status_name(c->status));
   ctr_status_text(c, now_ns, status, sizeof status);
+  if (restarting && strncmp(status, "Exited ", 7) == 0) {
+    /* dockerd: "Restarting (CODE) 2 seconds ago", the exit's text with another word */
+    char rest[sizeof status - 7];
+    memcpy(rest, status + 7, sizeof rest);
+    snprintf(status, sizeof status, "Restarting %.*s", (int)(sizeof status - 12), rest);
+  }
   add_str(o, "Status", status);
   struct json_object *hc = json_object_new_object();
   add_str(hc, "NetworkMode", ctrj_str_or(c->host_config, "NetworkMode", "default"));

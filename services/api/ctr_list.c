@@ -204,7 +204,8 @@ int ctr_list_select(ctr_registry_t *reg, const ctr_list_opts_t *o, api_ctr_t ***
     }
     if (since && c == since)
       break;
-    bool running = c->status == CTR_RUNNING;
+    bool restarting = c->restart_pending && c->status != CTR_RUNNING;
+    bool running = c->status == CTR_RUNNING || restarting; /* dockerd: restarting is running */
     if (!running && !all && o->limit <= 0)
       continue;
     char slash[131];
@@ -229,7 +230,7 @@ int ctr_list_select(ctr_registry_t *reg, const ctr_list_opts_t *o, api_ctr_t ***
       if (!ok)
         continue;
     }
-    if (!match(f, "status", ctr_status_name(c->status)))
+    if (!match(f, "status", restarting ? "restarting" : ctr_status_name(c->status)))
       continue;
     if (values(f, "health") && !json_object_object_get_ex(values(f, "health"), "none", NULL))
       continue; /* no healthchecks run: every container's health is "none" */

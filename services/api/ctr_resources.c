@@ -1,7 +1,7 @@
 /* HostConfig checks for create (dockerd's verifyContainerSettings and
  * adaptContainerSettings, with its messages): network and namespace modes,
- * what berth does not do yet (mounts, ports, devices, restart policies:
- * refused with a 400 that says so), logging, resources, ulimits. */
+ * what berth does not do yet (mounts, ports, devices: refused with a 400
+ * that says so), restart policies, logging, resources, ulimits. */
 #include <errno.h>
 #include <inttypes.h>
 #include <ctype.h>
@@ -126,6 +126,8 @@ static int check_modes(ctr_create_req_t *req, berth_error_t *err) {
   return 0;
 }
 
+/* dockerd's validateHostConfig (AutoRemove first) and ValidateRestartPolicy;
+ * the policy itself is ctr_restart.c's. */
 static int check_restart(ctr_create_req_t *req, berth_error_t *err) {
   struct json_object *rp = ctrj_get(req->host_config, "RestartPolicy");
   const char *name = NULL;
@@ -134,16 +136,23 @@ static int check_restart(ctr_create_req_t *req, berth_error_t *err) {
       ctrj_int64(rp, "MaximumRetryCount", "HostConfig.RestartPolicy", &count, err) < 0)
     return -1;
   name = name ? name : "";
-  if (!strcmp(name, "always") || !strcmp(name, "unless-stopped") || !strcmp(name, "on-failure"))
-    return berth_error_make(err, EINVAL, "restart policy '%s' is not supported by berth yet", name);
-  if (name[0] && strcmp(name, "no"))
-    return berth_error_make(err, EINVAL, "invalid restart policy '%s'", name);
-  if (count != 0)
-    return berth_error_make(err, EINVAL, "invalid restart policy: maximum retry count can only be used with "
-                                         "'on-failure'");
+  bool none = name[0] == '\0' || !strcmp(name, "no");
+  if (!none && ctrj_bool_or(req->host_config, "AutoRemove", false))
+    return berth_error_make(err, EINVAL, "can't create 'AutoRemove' container with restart policy");
+  if (!strcmp(name, "no") || !strcmp(name, "always") || !strcmp(name, "unless-stopped")) {
+    if (count != 0)
+      return berth_error_make(err, EINVAL, "invalid restart policy: maximum retry count can only be used with "
+                                           "'on-failure'%s", count < 0 ? " and cannot be negative" : "");
+  } else if (!strcmp(name, "on-failure")) {
+    if (count < 0)
+      return berth_error_make(err, EINVAL, "invalid restart policy: maximum retry count cannot be negative");
+  } else if (name[0]) {
+    return berth_error_make(err, EINVAL, "invalid restart policy: unknown policy '%s'; use one of 'no', 'always', "
+                                         "'on-failure', or 'unless-stopped'", name);
+  }
   struct json_object *n = json_object_new_object();
   set_str(n, "Name", name);
-  set_int(n, "MaximumRetryCount", 0);
+  set_int(n, "MaximumRetryCount", count);
   json_object_object_add(req->host_config, "RestartPolicy", n);
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "channel.h"
+#include "ctr_restart.h"
 #include "ctr_rt.h"
 #include "log.h"
 
@@ -107,7 +108,9 @@ static int build_spec(api_app_t *app, api_ctr_t *c, Berth__Ipc__ContainerSpec **
 }
 
 void ctr_start(api_app_t *app, api_ctr_t *c, ctr_done_fn done, void *ud) {
-  if (c->status == CTR_RUNNING) {
+  bool policy_start = ctr_restart_claim_start(c);
+  /* restarting counts as running for dockerd: 304 */
+  if (c->status == CTR_RUNNING || (c->restart_pending && !policy_start)) {
     done(app, c->id, 304, NULL, ud);
     return;
   }
@@ -145,6 +148,9 @@ void ctr_start(api_app_t *app, api_ctr_t *c, ctr_done_fn done, void *ud) {
     done(app, c->id, status, msg, ud);
     return;
   }
+  /* an explicit start resets RestartCount and HasBeenManuallyStopped (dockerd, after the spec) */
+  if (!policy_start)
+    ctr_restart_reset(c);
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
     char msg[160];

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "ctr_restart.h"
 #include "ctr_rt.h"
 #include "log.h"
 
@@ -143,6 +144,12 @@ static int stop_timeout(const api_ctr_t *c) {
 }
 
 void ctr_stop(api_app_t *app, api_ctr_t *c, int timeout_s, ctr_done_fn done, void *ud) {
+  if (c->restart_pending && c->status != CTR_RUNNING) {
+    /* waiting for a policy restart: canceling it is the stop (at once, as dockerd) */
+    ctr_restart_manual_kill(app, c, stop_signal(c));
+    done(app, c->id, 204, NULL, ud);
+    return;
+  }
   if (c->status != CTR_RUNNING) {
     done(app, c->id, 304, NULL, ud);
     return;
@@ -153,6 +160,7 @@ void ctr_stop(api_app_t *app, api_ctr_t *c, int timeout_s, ctr_done_fn done, voi
     return;
   }
   c->rt->stopping = true;
+  ctr_restart_manual_kill(app, c, stop_signal(c));
   if (send_signal(op, stop_signal(c)) < 0)
     return;
   if (timeout_s >= 0)
@@ -208,6 +216,12 @@ void api_handle_ctr_kill(api_request_t *r) {
 }
 
 void ctr_signal(api_app_t *app, api_ctr_t *c, int sig, ctr_done_fn done, void *ud) {
+  if (c->restart_pending && c->status != CTR_RUNNING) {
+    /* no process to signal: dockerd marks it stopped by hand and answers */
+    ctr_restart_manual_kill(app, c, sig);
+    done(app, c->id, 204, NULL, ud);
+    return;
+  }
   if (c->status != CTR_RUNNING) {
     char msg[160];
     snprintf(msg, sizeof msg, "Container %s is not running", c->id);
@@ -221,6 +235,7 @@ void ctr_signal(api_app_t *app, api_ctr_t *c, int sig, ctr_done_fn done, void *u
   }
   /* SIGKILL: answered at the exit (the grace timer bounds the wait); others once delivered. */
   op->answer_on_signal = sig != SIGKILL;
+  ctr_restart_manual_kill(app, c, sig);
   if (send_signal(op, sig) == 0 && sig == SIGKILL)
     arm(op, KILL_GRACE_USEC, on_grace);
 }

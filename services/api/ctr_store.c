@@ -15,7 +15,8 @@
 #include "ctr.h"
 #include "log.h"
 
-#define SCHEMA_VERSION 1
+/* 1: the first schema; 2: manually_stopped (restart policies) */
+#define SCHEMA_VERSION 2
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS containers("
@@ -38,11 +39,14 @@ static const char schema[] =
     "  restart_count INTEGER NOT NULL,"
     "  error TEXT NOT NULL,"
     "  uid_base INTEGER NOT NULL,"
-    "  image_size INTEGER NOT NULL);";
+    "  image_size INTEGER NOT NULL,"
+    "  manually_stopped INTEGER NOT NULL DEFAULT 0);";
+/* From version 1: the column a version-1 table lacks (its rows get 0: not stopped by hand). */
+static const char migrate_v2[] = "ALTER TABLE containers ADD COLUMN manually_stopped INTEGER NOT NULL DEFAULT 0";
 
 #define COLUMNS                                                                                             \
   "id, name, image, image_id, chain_ids, config, host_config, created_ns, owner_uid, status, pid, exit_code, " \
-  "oom_killed, started_ns, finished_ns, restart_count, error, uid_base, image_size"
+  "oom_killed, started_ns, finished_ns, restart_count, error, uid_base, image_size, manually_stopped"
 
 typedef struct {
   char name[129];
@@ -82,6 +86,7 @@ void ctr_free(api_ctr_t *c) {
   json_object_put(c->chain_ids);
   json_object_put(c->config);
   json_object_put(c->host_config);
+  ctr_restart_free(c->restart);
   free(c);
 }
 
@@ -147,6 +152,7 @@ static api_ctr_t *row_to_ctr(sqlite3_stmt *st) {
   c->restart_count = (unsigned)sqlite3_column_int64(st, 15);
   c->uid_base = (uint32_t)sqlite3_column_int64(st, 17);
   c->image_size = sqlite3_column_int64(st, 18);
+  c->manually_stopped = sqlite3_column_int(st, 19) != 0;
   return c;
 }
 
@@ -180,6 +186,28 @@ static int load_all(ctr_registry_t *reg, berth_error_t *err) {
   if (rc != SQLITE_DONE)
     return db_fail(reg->db, err, "reading the records");
   return 0;
+}
+
+/* Version 1 -> 2: adds manually_stopped to an existing table (inside the
+ * caller's transaction). Looks at the columns rather than trusting the
+ * version alone, so a half-migrated or re-labelled file opens too. */
+static int migrate(sqlite3 *db, berth_error_t *err) {
+  sqlite3_stmt *st = NULL;
+  int cols = -1, has = 0;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT COUNT(*), COALESCE(SUM(name = 'manually_stopped'), 0) FROM "
+                         "pragma_table_info('containers')",
+                         -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    cols = sqlite3_column_int(st, 0);
+    has = sqlite3_column_int(st, 1);
+  }
+  sqlite3_finalize(st);
+  if (cols < 0)
+    return db_fail(db, err, "reading the columns for the schema migration");
+  if (cols == 0 || has)
+    return 0; /* no table yet (the schema makes it whole), or migrated */
+  return db_exec(db, migrate_v2, err);
 }
 
 int ctr_registry_open(const char *data_root, ctr_registry_t **out, berth_error_t *err) {
@@ -216,8 +244,8 @@ int ctr_registry_open(const char *data_root, ctr_registry_t **out, berth_error_t
   }
   char pragma[64];
   snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", SCHEMA_VERSION);
-  if (db_exec(reg->db, "BEGIN IMMEDIATE", err) < 0 || db_exec(reg->db, schema, err) < 0 ||
-      db_exec(reg->db, pragma, err) < 0 || db_exec(reg->db, "COMMIT", err) < 0) {
+  if (db_exec(reg->db, "BEGIN IMMEDIATE", err) < 0 || (version < 2 && migrate(reg->db, err) < 0) ||
+      db_exec(reg->db, schema, err) < 0 || db_exec(reg->db, pragma, err) < 0 || db_exec(reg->db, "COMMIT", err) < 0) {
     db_rollback(reg->db);
     goto fail;
   }
@@ -388,7 +416,7 @@ int ctr_insert(ctr_registry_t *reg, api_ctr_t *c, berth_error_t *err) {
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(reg->db,
                          "INSERT INTO containers(" COLUMNS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                         "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                         "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
                          -1, &st, NULL) != SQLITE_OK)
     return db_fail(reg->db, err, "insert");
   sqlite3_bind_text(st, 1, c->id, -1, SQLITE_TRANSIENT);
@@ -402,6 +430,7 @@ int ctr_insert(ctr_registry_t *reg, api_ctr_t *c, berth_error_t *err) {
   sqlite3_bind_int64(st, 9, (sqlite3_int64)c->owner_uid);
   bind_state(st, c, 10);
   sqlite3_bind_int64(st, 19, c->image_size);
+  sqlite3_bind_int(st, 20, c->manually_stopped);
   if (run_txn(reg, st, "insert", true, err) < 0)
     return -1;
   reg->v[reg->n++] = c;
@@ -413,12 +442,13 @@ int ctr_save(ctr_registry_t *reg, api_ctr_t *c, berth_error_t *err) {
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(reg->db,
                          "UPDATE containers SET status=?1, pid=?2, exit_code=?3, oom_killed=?4, started_ns=?5, "
-                         "finished_ns=?6, restart_count=?7, error=?8, uid_base=?9, name=?10 WHERE id=?11",
+                         "finished_ns=?6, restart_count=?7, error=?8, uid_base=?9, name=?10, manually_stopped=?12 WHERE id=?11",
                          -1, &st, NULL) != SQLITE_OK)
     return db_fail(reg->db, err, "save");
   bind_state(st, c, 1);
   sqlite3_bind_text(st, 10, c->name, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 11, c->id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(st, 12, c->manually_stopped);
   return run_txn(reg, st, "save", false, err);
 }
 

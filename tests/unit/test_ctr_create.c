@@ -190,8 +190,13 @@ static void test_modes(void) {
   refused_hc("\"PidMode\":\"host\"", EINVAL, "PID mode \"host\" is not supported");
   refused_hc("\"IpcMode\":\"weird\"", EINVAL, "invalid IPC mode: weird");
   refused_hc("\"UsernsMode\":\"host\"", EINVAL, "UsernsMode \"host\"");
-  refused_hc("\"RestartPolicy\":{\"Name\":\"always\"}", EINVAL, "restart policy 'always' is not supported");
-  refused_hc("\"RestartPolicy\":{\"Name\":\"sometimes\"}", EINVAL, "invalid restart policy 'sometimes'");
+  refused_hc("\"RestartPolicy\":{\"Name\":\"always\"},\"AutoRemove\":true", EINVAL,
+             "can't create 'AutoRemove' container with restart policy");
+  refused_hc("\"RestartPolicy\":{\"Name\":\"always\",\"MaximumRetryCount\":2}", EINVAL,
+             "maximum retry count can only be used with 'on-failure'");
+  refused_hc("\"RestartPolicy\":{\"Name\":\"on-failure\",\"MaximumRetryCount\":-1}", EINVAL,
+             "maximum retry count cannot be negative");
+  refused_hc("\"RestartPolicy\":{\"Name\":\"sometimes\"}", EINVAL, "invalid restart policy: unknown policy 'sometimes'");
   refused_hc("\"MaskedPaths\":[]", EINVAL, "custom MaskedPaths");
   refused_hc("\"Dns\":[\"not-an-ip\"]", EINVAL, "not-an-ip is not an ip address");
   refused_hc("\"ExtraHosts\":[\"nocolon\"]", EINVAL, "bad format for add-host: \"nocolon\"");
