@@ -1,13 +1,36 @@
-/* GET /containers/{id}/logs?follow&stdout&stderr&since&until&timestamps&tail.
+/* GET /containers/{id}/logs?follow&stdout&stderr&since&until&timestamps&tail,
+ * and the log replay of POST /containers/{id}/attach?logs=1 (ctr_rt.h).
  * The monitor writes Docker's json-file format (log.json, rotated to
- * log.json.1, ...); berth-apid cannot open those files itself, so the
- * executor opens them one by one (ContainerLogOpen index 0, 1, ... until
- * ENOENT; a rotation while opening shows as an inode seen twice). They are
- * read oldest first, each line parsed, filtered and framed (stdcopy
- * without a TTY, raw with one). follow: the current file is polled every
- * 100 ms; the monitor's 'R' makes the follower re-open index 0 once the old
- * file is drained; the response ends when the container exited and the
- * file is drained. Works for stopped containers (the files stay until rm). */
+ * log.json.1, ...; services/monitor/logfile.c); berth-apid cannot open
+ * them itself, so the executor opens them by index (ContainerLogOpen 0, 1,
+ * ... until ENOENT). They are read oldest first, each line parsed,
+ * filtered and framed (stdcopy without a TTY, raw with one). Works for
+ * stopped containers too (the files stay until rm).
+ *
+ * A scan finds the files newer than the newest one held (all of them while
+ * none is): index 0, 1, ... until that file turns up, or ENOENT (it was
+ * deleted by rotation, or none is held). A rotation during the walk shifts
+ * the indexes under it: each one moves every file one index up, so a walk
+ * that meets the held file without meeting a file twice saw no rotation;
+ * a walk that ends at ENOENT is checked by opening index 0 again (a
+ * rotation always puts a new file there). Otherwise it starts over: at
+ * once a few times, then every 100 ms.
+ *
+ * follow: the newest file is polled every 100 ms; the monitor's 'R' makes
+ * the follower scan once it drained the newest file it holds. Guarantee:
+ * a follower slower than the writer, however many rotations happen
+ * meanwhile, sends every line still on disk, in order, once. When a file
+ * it had not finished was deleted by rotation (log-max-files) it finishes
+ * that file (its fd keeps it readable), loses the files deleted unread and
+ * goes on with the oldest file still present: nothing twice, nothing out
+ * of order. It ends when the container exited and a last scan found
+ * nothing new.
+ *
+ * Replay (attach logs=1): the same reader without follow. With sync it
+ * scans each time it reached the end of the newest file and sink->at_end
+ * agreed, and ends when a scan finds nothing newer (the file it read to
+ * the end was still the newest after that call): ctr_attach.c builds on
+ * this. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,32 +40,43 @@
 #include <unistd.h>
 #include "ctr_rt.h"
 #include "log.h"
+#include "pump.h"
 
 #define LOG_READ_BLOCK (64u * 1024u)
 #define LOG_LINE_MAX (1u << 20)
 #define LOG_FILES_MAX 64u
 #define FOLLOW_POLL_USEC (100u * 1000u)
+#define SCAN_QUICK_TRIES 8u
 
 struct ctr_follow {
   unsigned refs;
   api_app_t *app;
   char id[65];
   ctr_runtime_t *rt;        /* registered there while following */
-  api_request_t *r;         /* NULL once the request is over */
-  bool follow, timestamps, tty, want_out, want_err;
+  api_request_t *r;         /* GET /logs: NULL once the request is over */
+  const ctr_log_sink_t *sink;   /* attach replay: NULL once its owner let go */
+  void *sink_ud;
+  bool follow, sync, timestamps, tty, want_out, want_err;
   int64_t since, until;
   long long tail, skip;
-  int fds[LOG_FILES_MAX];   /* while opening: by index; then oldest first */
+  int fds[LOG_FILES_MAX + 1];   /* oldest first; the last is the newest file known */
   size_t nfds, cur;
-  char *line;
-  size_t line_len, line_cap;
-  bool line_overflow;
-  char *out;
-  size_t out_len, out_off, out_cap;
-  bool exited, rotated, reopening, ended, sleeping;
+  int scan[LOG_FILES_MAX];  /* the scan's files by index: newest first */
+  size_t nscan;
+  unsigned scan_tries;
+  bool scanning, verifying;  /* a scan is under way; it re-opens index 0 to check */
+  bool scan_wait;            /* no scan before the poll timer (nothing found, or an error) */
+  bool started, synced, failed;
+  api_lines_t lines;         /* max_line LOG_LINE_MAX: longer lines are skipped */
+  api_buf_t out;             /* framed output not yet taken */
+  bool exited, rotated, ended, sleeping;
   sd_event_source *timer;
   ctr_follow_t *next;
 };
+
+static bool wanted(const ctr_follow_t *f) {
+  return f->r != NULL || f->sink != NULL;
+}
 
 static void follow_unlink(ctr_follow_t *f) {
   ctr_runtime_t *rt = f->rt;
@@ -58,45 +92,39 @@ static void follow_unlink(ctr_follow_t *f) {
   ctr_chan_update_subscription(rt);
 }
 
+static void scan_drop(ctr_follow_t *f) {
+  for (size_t i = 0; i < f->nscan; i++)
+    close(f->scan[i]);
+  f->nscan = 0;
+}
+
 static void follow_unref(ctr_follow_t *f) {
   if (--f->refs > 0)
     return;
   follow_unlink(f);
   for (size_t i = 0; i < f->nfds; i++)
     close(f->fds[i]);
+  scan_drop(f);
   sd_event_source_disable_unref(f->timer);
-  free(f->line);
-  free(f->out);
+  api_lines_free(&f->lines);
+  api_buf_free(&f->out);
   free(f);
 }
 
 static void wake(ctr_follow_t *f) {
+  if (f->scanning)
+    return;   /* the scan wakes it when it is done */
   f->timer = sd_event_source_disable_unref(f->timer);
-  if (f->r && f->sleeping) {
-    f->sleeping = false;
+  if (!f->sleeping)
+    return;
+  f->sleeping = false;
+  if (f->r)
     api_request_wake(f->r);
-  }
+  else if (f->sink)
+    f->sink->wake(f->sink_ud);
 }
 
 /* ---- output ---- */
-
-static int out_append(ctr_follow_t *f, const void *data, size_t len) {
-  if (len == 0)
-    return 0;
-  if (f->out_len + len > f->out_cap) {
-    size_t cap = f->out_cap ? f->out_cap : LOG_READ_BLOCK;
-    while (cap < f->out_len + len)
-      cap *= 2;
-    char *nb = realloc(f->out, cap);
-    if (nb == NULL)
-      return -1;
-    f->out = nb;
-    f->out_cap = cap;
-  }
-  memcpy(f->out + f->out_len, data, len);
-  f->out_len += len;
-  return 0;
-}
 
 static void emit_line(ctr_follow_t *f, const char *line, size_t len) {
   if (f->skip > 0) {
@@ -120,88 +148,53 @@ static void emit_line(ctr_follow_t *f, const char *line, size_t len) {
     uint8_t hdr[8];
     ctr_stdcopy_header(hdr, e.stream, (uint32_t)(tl + e.len));
     if (!f->tty)
-      out_append(f, hdr, sizeof hdr);
-    out_append(f, ts, tl);
-    out_append(f, e.log, e.len);
+      api_buf_append(&f->out, hdr, sizeof hdr);
+    api_buf_append(&f->out, ts, tl);
+    api_buf_append(&f->out, e.log, e.len);
   }
   ctr_log_entry_release(&e);
 }
 
-static void take_bytes(ctr_follow_t *f, const char *buf, size_t n) {
-  while (n > 0 && !f->ended) {
-    const char *nl = memchr(buf, '\n', n);
-    size_t part = nl ? (size_t)(nl - buf) : n;
-    if (!f->line_overflow && part > 0) {
-      if (f->line_len + part > LOG_LINE_MAX) {
-        f->line_overflow = true;
-      } else {
-        if (f->line_len + part > f->line_cap) {
-          size_t cap = f->line_cap ? f->line_cap : 4096;
-          while (cap < f->line_len + part)
-            cap *= 2;
-          char *nb = realloc(f->line, cap);
-          if (nb == NULL)
-            f->line_overflow = true;
-          else {
-            f->line = nb;
-            f->line_cap = cap;
-          }
-        }
-        if (!f->line_overflow) {
-          memcpy(f->line + f->line_len, buf, part);
-          f->line_len += part;
-        }
-      }
-    }
-    if (nl == NULL)
-      return;
-    if (!f->line_overflow)
-      emit_line(f, f->line, f->line_len);
-    f->line_len = 0;
-    f->line_overflow = false;
-    buf += part + 1;
-    n -= part + 1;
-  }
+static void on_line(const char *line, size_t len, void *ud) {
+  ctr_follow_t *f = ud;
+  if (!f->ended)
+    emit_line(f, line, len);
 }
 
-/* ---- following ---- */
-
-static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
-  ctr_follow_t *f = userdata;
-  f->timer = sd_event_source_disable_unref(f->timer);
-  wake(f);
-  return 0;
+/* A file is done: a torn last line is not continued by the next file. */
+static void lines_reset(ctr_follow_t *f) {
+  f->lines.partial.start = f->lines.partial.len = 0;
+  f->lines.skipping = 0;
 }
 
-static void on_reopened(berth_conn_t *conn, berth_msg_t *reply, void *userdata) {
+/* ---- finding the files: the scan (see the top of the file) ---- */
+
+static void start_reply(ctr_follow_t *f);
+static void scan_step(ctr_follow_t *f, int fd, int e, const char *msg);
+
+static bool same_file(int a, int b) {
+  struct stat sa, sb;
+  return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+static void on_scanned(berth_conn_t *conn, berth_msg_t *reply, void *userdata) {
   ctr_follow_t *f = userdata;
-  f->reopening = false;
-  if (reply && reply->env->op_case == BERTH__IPC__ENVELOPE__OP_CONTAINER_LOG_FILE && reply->nfds == 1 && f->r) {
-    int fd = berth_msg_take_fd(reply, 0);
-    struct stat a, b;
-    bool same = f->nfds > 0 && fstat(fd, &a) == 0 && fstat(f->fds[f->nfds - 1], &b) == 0 && a.st_ino == b.st_ino &&
-                a.st_dev == b.st_dev;
-    if (same) {
-      close(fd);
-    } else if (f->nfds > 0) {
-      close(f->fds[f->nfds - 1]);
-      f->fds[f->nfds - 1] = fd;
-      f->cur = f->nfds - 1;
-      f->rotated = false;
-    } else {
-      f->fds[f->nfds++] = fd;
-      f->cur = 0;
-      f->rotated = false;
-    }
-    f->line_len = 0;
-  }
+  int fd = -1, e = 0;
+  const char *msg = NULL;
+  if (reply && reply->env->op_case == BERTH__IPC__ENVELOPE__OP_CONTAINER_LOG_FILE && reply->nfds == 1)
+    fd = berth_msg_take_fd(reply, 0);
+  else
+    e = ctr_reply_errno(reply, &msg);
+  if (f->scanning && wanted(f))
+    scan_step(f, fd, e, msg ? msg : "?");
+  else if (fd >= 0)
+    close(fd);
   if (reply)
     berth_msg_release(reply);
-  wake(f);
   follow_unref(f);
 }
 
-static int log_open(ctr_follow_t *f, unsigned index, berth_reply_cb cb) {
+static int log_open(ctr_follow_t *f, unsigned index) {
   Berth__Ipc__ContainerLogOpenRequest q = BERTH__IPC__CONTAINER_LOG_OPEN_REQUEST__INIT;
   q.id = f->id;
   q.index = index;
@@ -210,7 +203,7 @@ static int log_open(ctr_follow_t *f, unsigned index, berth_reply_cb cb) {
   env.container_log_open = &q;
   berth_error_t err = NULL;
   f->refs++;
-  if (ctr_exec_call(f->app, &env, NULL, 0, cb, f, &err) < 0) {
+  if (ctr_exec_call(f->app, &env, NULL, 0, on_scanned, f, &err) < 0) {
     f->refs--;
     log_warn("container %.12s: cannot open its log: %s", f->id, err && err->msg ? err->msg : "?");
     berth_error_release(&err);
@@ -219,16 +212,174 @@ static int log_open(ctr_follow_t *f, unsigned index, berth_reply_cb cb) {
   return 0;
 }
 
-/* Nothing more to read now: wait (poll, re-open) or end. Returns 0 (sleep) or API_STREAM_END. */
-static ssize_t at_end(ctr_follow_t *f) {
-  bool more = f->follow && !f->ended;
-  if (more && (f->rotated || f->nfds == 0) && !f->reopening) {
-    if (log_open(f, 0, on_reopened) == 0)
-      f->reopening = true;
+/* (Re)starts the walk from index 0; -1 when the executor cannot be asked. */
+static int scan_walk(ctr_follow_t *f) {
+  scan_drop(f);
+  f->verifying = false;
+  f->scanning = true;
+  if (log_open(f, 0) < 0) {
+    f->scanning = false;
+    return -1;
   }
-  if (f->reopening) {
+  return 0;
+}
+
+static int scan_begin(ctr_follow_t *f) {
+  f->rotated = false;   /* an 'R' from now on asks for another scan */
+  f->scan_tries = 0;
+  return scan_walk(f);
+}
+
+static void scan_error(ctr_follow_t *f, int e, const char *msg) {
+  scan_drop(f);
+  f->scanning = f->verifying = false;
+  if (!f->started && f->r && api_request_pending(f->r)) {
+    api_reply_error(f->r, e == EPIPE ? 503 : api_errno_status(e), "cannot open the container's log: %s", msg);
+    return;
+  }
+  log_warn("container %.12s: cannot open its log: %s", f->id, msg);
+  if (f->sync || !f->started) {
+    f->failed = true;   /* a replay cannot promise anything now */
+  } else {
+    f->rotated = true;  /* try again after the poll interval */
+    f->scan_wait = true;
+  }
+  wake(f);
+}
+
+static int on_scan_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+  ctr_follow_t *f = userdata;
+  f->timer = sd_event_source_disable_unref(f->timer);
+  if (f->scanning && scan_walk(f) < 0)
+    scan_error(f, EPIPE, "berth-execd is not connected");
+  return 0;
+}
+
+/* A rotation moved the files during the walk: again, at once or after a pause. */
+static void scan_retry(ctr_follow_t *f) {
+  scan_drop(f);
+  sd_event *e = f->app->svc ? berth_service_event(f->app->svc) : NULL;
+  if (++f->scan_tries >= SCAN_QUICK_TRIES && e) {
+    f->timer = sd_event_source_disable_unref(f->timer);
+    if (sd_event_add_time_relative(e, &f->timer, CLOCK_MONOTONIC, FOLLOW_POLL_USEC, 0, on_scan_timer, f) >= 0)
+      return;
+    f->timer = NULL;
+  }
+  if (scan_walk(f) < 0)
+    scan_error(f, EPIPE, "berth-execd is not connected");
+}
+
+/* The files found (newer than the newest held) join the list, oldest first. */
+static void scan_commit(ctr_follow_t *f) {
+  size_t n = f->nscan;
+  f->nscan = 0;
+  f->scanning = f->verifying = false;
+  if (n > 0 && f->nfds > 1) {
+    /* only the newest held file stays (read to its end): the next scan looks for it */
+    for (size_t i = 0; i + 1 < f->nfds; i++)
+      close(f->fds[i]);
+    f->fds[0] = f->fds[f->nfds - 1];
+    f->nfds = 1;
+  }
+  if (n > 0)
+    f->cur = f->nfds > 0 ? f->nfds - 1 : 0;
+  for (size_t i = n; i-- > 0;)
+    f->fds[f->nfds++] = f->scan[i];
+  if (f->nfds == 0)
+    f->scan_wait = true;   /* no log yet: look again after the poll interval */
+  if (f->sync && f->started && n == 0)
+    f->synced = true;      /* the file read to its end was still the newest: the replay is done */
+  if (!f->started) {
+    f->started = true;
+    if (f->r) {
+      if (api_request_pending(f->r))
+        start_reply(f);
+      return;
+    }
+  }
+  wake(f);
+}
+
+/* The walk reached ENOENT (or the limit): consistent if index 0 did not change. */
+static void scan_ends(ctr_follow_t *f) {
+  if (f->nscan == 0) {
+    scan_commit(f);
+    return;
+  }
+  f->verifying = true;
+  if (log_open(f, 0) < 0)
+    scan_error(f, EPIPE, "berth-execd is not connected");
+}
+
+static void scan_step(ctr_follow_t *f, int fd, int e, const char *msg) {
+  if (f->verifying) {
+    bool same = fd >= 0 && same_file(fd, f->scan[0]);
+    if (fd >= 0)
+      close(fd);
+    if (same)
+      scan_commit(f);
+    else if (fd >= 0 || e == ENOENT)
+      scan_retry(f);
+    else
+      scan_error(f, e, msg);
+    return;
+  }
+  if (fd < 0) {
+    if (e == ENOENT || (!f->started && f->nscan > 0))
+      scan_ends(f);   /* the end of the files (GET /logs: an error after the first file is the end too) */
+    else
+      scan_error(f, e, msg);
+    return;
+  }
+  if (f->nfds > 0 && same_file(fd, f->fds[f->nfds - 1])) {
+    close(fd);        /* the newest held file, no file seen twice: no rotation during the walk */
+    scan_commit(f);
+    return;
+  }
+  for (size_t i = 0; i < f->nscan; i++)
+    if (same_file(fd, f->scan[i])) {
+      close(fd);      /* rotated under the walk */
+      scan_retry(f);
+      return;
+    }
+  f->scan[f->nscan++] = fd;
+  if (f->nscan == LOG_FILES_MAX)
+    scan_ends(f);
+  else if (log_open(f, (unsigned)f->nscan) < 0)
+    scan_error(f, EPIPE, "berth-execd is not connected");
+}
+
+/* ---- reading ---- */
+
+static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+  ctr_follow_t *f = userdata;
+  f->timer = sd_event_source_disable_unref(f->timer);
+  f->scan_wait = false;
+  wake(f);
+  return 0;
+}
+
+/* Nothing more to read now: scan, wait or end. Returns 0 (sleep), API_STREAM_END or API_STREAM_ERROR. */
+static ssize_t at_end(ctr_follow_t *f) {
+  if (f->scanning) {
     f->sleeping = true;
     return 0;
+  }
+  if (f->sync) {
+    if (f->sink && !f->sink->at_end(f->sink_ud))
+      return 0;   /* the owner reads again later */
+    if (scan_begin(f) < 0)
+      return API_STREAM_ERROR;
+    f->sleeping = true;
+    return 0;
+  }
+  bool more = f->follow && !f->ended;
+  if (more && (f->rotated || f->nfds == 0) && !f->scan_wait) {
+    if (scan_begin(f) == 0) {
+      f->sleeping = true;
+      return 0;
+    }
+    f->scan_wait = true;
   }
   if (more && !f->exited) {
     sd_event *e = f->app->svc ? berth_service_event(f->app->svc) : NULL;
@@ -241,23 +392,20 @@ static ssize_t at_end(ctr_follow_t *f) {
   return API_STREAM_END;
 }
 
-static ssize_t log_read(api_request_t *r, char *buf, size_t max, void *ud) {
-  ctr_follow_t *f = ud;
+static ssize_t follow_read(ctr_follow_t *f, char *buf, size_t max) {
   for (;;) {
-    if (f->out_len > f->out_off) {
-      size_t n = f->out_len - f->out_off;
-      if (n > max)
-        n = max;
-      memcpy(buf, f->out + f->out_off, n);
-      f->out_off += n;
-      if (f->out_off == f->out_len)
-        f->out_off = f->out_len = 0;
-      return (ssize_t)n;
-    }
-    if (f->ended)
+    if (f->out.len > 0)
+      return (ssize_t)api_buf_take(&f->out, buf, max);
+    if (f->failed)
+      return API_STREAM_ERROR;
+    if (f->ended || f->synced)
       return API_STREAM_END;
-    if (f->cur >= f->nfds)
-      return at_end(f);
+    if (f->scanning || f->cur >= f->nfds) {
+      ssize_t rc = at_end(f);
+      if (rc == 0 && f->out.len > 0)
+        continue;
+      return rc;
+    }
     char chunk[LOG_READ_BLOCK];
     ssize_t n = read(f->fds[f->cur], chunk, sizeof chunk);
     if (n < 0 && errno == EINTR)
@@ -267,19 +415,23 @@ static ssize_t log_read(api_request_t *r, char *buf, size_t max, void *ud) {
       return API_STREAM_ERROR;
     }
     if (n > 0) {
-      take_bytes(f, chunk, (size_t)n);
+      api_lines_feed(&f->lines, chunk, (size_t)n, on_line, f);
       continue;
     }
     if (f->cur + 1 < f->nfds) {
       f->cur++;          /* an older file is done: the next one */
-      f->line_len = 0;
+      lines_reset(f);
       continue;
     }
     ssize_t rc = at_end(f);
-    if (rc == 0 && f->out_len > 0)
+    if (rc == 0 && f->out.len > 0)
       continue;
     return rc;
   }
+}
+
+static ssize_t log_read(api_request_t *r, char *buf, size_t max, void *ud) {
+  return follow_read(ud, buf, max);
 }
 
 static void log_done(api_request_t *r, void *ud) {
@@ -299,26 +451,28 @@ void ctr_logs_rotated(ctr_runtime_t *rt) {
   }
 }
 
-static void end_follows(ctr_runtime_t *rt) {
+static void end_follows(ctr_runtime_t *rt, bool exited) {
   while (rt->follows) {
     ctr_follow_t *f = rt->follows;
     rt->follows = f->next;
     f->rt = NULL;
     f->next = NULL;
     f->exited = true;
+    f->rotated |= exited;   /* a last scan: files the follower has not seen yet */
+    f->scan_wait = false;
     wake(f);
   }
 }
 
 void ctr_logs_exited(ctr_runtime_t *rt) {
-  end_follows(rt);
+  end_follows(rt, true);
 }
 
 void ctr_logs_release(ctr_runtime_t *rt) {
-  end_follows(rt);
+  end_follows(rt, false);
 }
 
-/* ---- opening the files, then the reply ---- */
+/* ---- the reply ---- */
 
 static long long count_lines(int fd) {
   char buf[LOG_READ_BLOCK];
@@ -337,12 +491,6 @@ static long long count_lines(int fd) {
 }
 
 static void start_reply(ctr_follow_t *f) {
-  /* fds are by index (newest first): read oldest first */
-  for (size_t i = 0; i < f->nfds / 2; i++) {
-    int t = f->fds[i];
-    f->fds[i] = f->fds[f->nfds - 1 - i];
-    f->fds[f->nfds - 1 - i] = t;
-  }
   if (f->tail >= 0) {
     long long total = 0;
     for (size_t i = 0; i < f->nfds; i++)
@@ -364,39 +512,19 @@ static void start_reply(ctr_follow_t *f) {
   api_reply_stream(f->r, 200, "application/vnd.docker.raw-stream", NULL);
 }
 
-static void on_opened(berth_conn_t *conn, berth_msg_t *reply, void *userdata) {
-  ctr_follow_t *f = userdata;
-  bool again = false;
-  if (f->r && api_request_pending(f->r)) {
-    if (reply && reply->env->op_case == BERTH__IPC__ENVELOPE__OP_CONTAINER_LOG_FILE && reply->nfds == 1) {
-      int fd = berth_msg_take_fd(reply, 0);
-      struct stat st;
-      bool dup = fstat(fd, &st) < 0;
-      for (size_t i = 0; i < f->nfds && !dup; i++) {
-        struct stat o;
-        dup = fstat(f->fds[i], &o) == 0 && o.st_ino == st.st_ino && o.st_dev == st.st_dev;
-      }
-      if (dup) {
-        close(fd);   /* rotated while we opened: this file was seen already */
-      } else {
-        f->fds[f->nfds++] = fd;
-        again = f->nfds < LOG_FILES_MAX;
-      }
-    } else {
-      const char *msg = NULL;
-      int e = ctr_reply_errno(reply, &msg);
-      if (e != ENOENT && f->nfds == 0) {
-        api_reply_error(f->r, e == EPIPE ? 503 : api_errno_status(e), "cannot open the container's log: %s", msg);
-        goto out;
-      }
-    }
-    if (!(again && log_open(f, (unsigned)f->nfds, on_opened) == 0))
-      start_reply(f);
-  }
-out:
-  if (reply)
-    berth_msg_release(reply);
-  follow_unref(f);
+static ctr_follow_t *follow_new(api_app_t *app, api_ctr_t *c, bool out, bool err) {
+  ctr_follow_t *f = calloc(1, sizeof *f);
+  if (f == NULL)
+    return NULL;
+  f->refs = 1;   /* the owner's: the request (log_done) or the replay's (ctr_log_replay_end) */
+  f->app = app;
+  snprintf(f->id, sizeof f->id, "%s", c->id);
+  f->tty = ctr_tty(c);
+  f->want_out = out;
+  f->want_err = err;
+  f->tail = -1;
+  f->lines.max_line = LOG_LINE_MAX;
+  return f;
 }
 
 void api_handle_ctr_logs(api_request_t *r) {
@@ -421,27 +549,50 @@ void api_handle_ctr_logs(api_request_t *r) {
     api_reply_error(r, 400, "invalid value for until: \"%s\" (Unix seconds, RFC 3339 or a duration)", u);
     return;
   }
-  ctr_follow_t *f = calloc(1, sizeof *f);
+  ctr_follow_t *f = follow_new(app, c, out, err);
   if (f == NULL) {
     api_reply_error(r, 500, "out of memory");
     return;
   }
-  f->refs = 1;   /* the request's (log_done) */
-  f->app = app;
-  snprintf(f->id, sizeof f->id, "%s", c->id);
   f->r = r;
   f->follow = api_request_query_bool(r, "follow", 0);
   f->timestamps = api_request_query_bool(r, "timestamps", 0);
-  f->tty = ctr_tty(c);
-  f->want_out = out;
-  f->want_err = err;
   f->since = since;
   f->until = until;
   f->tail = ctr_parse_tail(api_request_query(r, "tail"));
   api_request_attach(r, &log_ops, f);
-  if (log_open(f, 0, on_opened) < 0) {
+  if (scan_begin(f) < 0) {
     api_reply_error(r, 503, "berth-execd is not connected (it is being restarted); try again");
     return;
   }
   api_request_suspend(r, API_EXEC_TIMEOUT_USEC, "berth-execd did not open the container's log in time");
+}
+
+/* ---- the replay for attach ---- */
+
+ctr_follow_t *ctr_log_replay(api_app_t *app, api_ctr_t *c, bool out, bool err, bool sync, const ctr_log_sink_t *sink,
+                             void *ud) {
+  ctr_follow_t *f = follow_new(app, c, out, err);
+  if (f == NULL)
+    return NULL;
+  f->sync = sync;
+  f->sink = sink;
+  f->sink_ud = ud;
+  if (scan_begin(f) < 0) {
+    follow_unref(f);
+    return NULL;
+  }
+  return f;
+}
+
+ssize_t ctr_log_replay_read(ctr_follow_t *f, char *buf, size_t max) {
+  return follow_read(f, buf, max);
+}
+
+void ctr_log_replay_end(ctr_follow_t *f) {
+  if (f == NULL)
+    return;
+  f->sink = NULL;
+  f->timer = sd_event_source_disable_unref(f->timer);
+  follow_unref(f);
 }

@@ -139,6 +139,23 @@ void ctr_wait_removal_failed(ctr_runtime_t *rt, const char *msg);
 void ctr_logs_rotated(ctr_runtime_t *rt);
 void ctr_logs_exited(ctr_runtime_t *rt);
 void ctr_logs_release(ctr_runtime_t *rt);
+/* The log replay of attach?logs=1: the container's log, framed as GET /logs
+ * frames it (no tail, since, until or timestamps). wake: read has more
+ * (after it returned 0). at_end (sync only): the replay just read the
+ * newest file to its end. true: the replay is over (API_STREAM_END) once a
+ * scan after this call found nothing newer, and reads nothing past this
+ * end; false: read returns 0 and the owner reads again when it wants. */
+typedef struct {
+  void (*wake)(void *ud);
+  bool (*at_end)(void *ud);
+} ctr_log_sink_t;
+/* NULL when the executor cannot be asked (or out of memory). */
+ctr_follow_t *ctr_log_replay(api_app_t *app, api_ctr_t *c, bool out, bool err, bool sync, const ctr_log_sink_t *sink,
+                             void *ud);
+/* Bytes (> 0), 0 (sink->wake comes later), API_STREAM_END or API_STREAM_ERROR. */
+ssize_t ctr_log_replay_read(ctr_follow_t *f, char *buf, size_t max);
+/* The owner lets go (no callback after this). */
+void ctr_log_replay_end(ctr_follow_t *f);
 
 /* ---- delete (ctr_delete.c) ---- */
 /* Deletes a stopped container (executor, then the record); done gets 204 or an error. */
