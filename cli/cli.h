@@ -151,20 +151,18 @@ char *cli_filters_json(const cli_strv_t *filters, const char *extra_name, const 
  * fitted to cols columns. */
 void cli_progress_format(char *buf, size_t len, const char *label, uint64_t done, int64_t total, int cols);
 
-/* ---- image_tables.c: the tables of `images` and `history` ---- */
+/* ---- image_tables.c: the rows of `images` and `history` (cli_row_t: template.h) ---- */
 
 /* No tags and no digests (or only "<none>:<none>" / "<none>@<none>"). */
 bool cli_image_dangling(json_object *img);
 typedef void (*cli_image_row_fn)(void *ud, json_object *img, const char *repo, const char *tag, const char *digest);
 /* The rows `docker images` shows for one image of GET /images/json: one per
  * repository:tag (per digest too with show_digests), "<none>" for dangling
- * images, repositories known only by digest last. */
-void cli_image_rows(json_object *img, bool show_digests, cli_image_row_fn fn, void *ud);
-/* REPOSITORY TAG [DIGEST] IMAGE ID CREATED SIZE; now = time(NULL). */
-cli_table_t *cli_images_table(json_object *images, bool digests, bool no_trunc, int64_t now);
-/* IMAGE CREATED CREATED BY SIZE COMMENT (human) or IMAGE CREATED AT ... with
- * RFC 3339 times and sizes in bytes. */
-cli_table_t *cli_history_table(json_object *history, bool human, bool no_trunc, int64_t now);
+ * images, repositories known only by digest last (a row per digest with
+ * digest_rows, else one with digest ""). */
+void cli_image_rows(json_object *img, bool show_digests, bool digest_rows, cli_image_row_fn fn, void *ud);
+/* Go's time.Time.String() in local time: "2024-05-01 10:00:00 +0200 CEST". */
+void cli_go_time_string(int64_t t, char *buf, size_t len);
 /* Go's time.Format(time.RFC3339) in local time: "2024-05-01T10:00:00+02:00". */
 void cli_rfc3339_local(int64_t t, char *buf, size_t len);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
+#include "template.h"
 
 #define FILTER_OPT(target)                                                                               \
   { 'f', "filter", CLI_OPT_LIST, (target), cli_filter_valid, "bad format of filter (expected name=value)" }
@@ -14,19 +15,42 @@
 
 /* ---------------- images ---------------- */
 
-typedef struct {
-  bool no_trunc;
-} quiet_ids_t;
+#define IMAGES_TABLE "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+#define IMAGES_TABLE_DIGEST "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+#define IMAGES_RAW_HEAD "repository: {{ .Repository }}\ntag: {{.Tag}}\n"
+#define IMAGES_RAW_TAIL "image_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n"
 
-static void print_quiet_id(void *ud, json_object *img, const char *repo, const char *tag, const char *digest) {
-  const quiet_ids_t *q = ud;
-  char id[160];
-  const char *full = cli_json_str(img, "Id") ?: "";
-  if (q->no_trunc)
-    snprintf(id, sizeof id, "%s", full);
-  else
-    cli_truncate_id(full, id, sizeof id);
-  puts(id); /* once per row, as the docker CLI prints them */
+/* docker's NewImageFormat (-q counts only for "table" and "raw"). Caller frees. */
+static char *images_format(const char *source, bool quiet, bool digests) {
+  if (strcmp(source, "table") == 0)
+    return strdup(quiet ? "{{.ID}}" : digests ? IMAGES_TABLE_DIGEST : IMAGES_TABLE);
+  if (strcmp(source, "raw") == 0)
+    return strdup(quiet     ? "image_id: {{.ID}}"
+                  : digests ? IMAGES_RAW_HEAD "digest: {{.Digest}}\n" IMAGES_RAW_TAIL
+                            : IMAGES_RAW_HEAD IMAGES_RAW_TAIL);
+  char *f = NULL;
+  bool add_digest = strncmp(source, "table", 5) == 0 && digests && strstr(source, "{{.Digest}}") == NULL;
+  if (asprintf(&f, "%s%s", source, add_digest ? "\t{{.Digest}}" : "") < 0)
+    return NULL;
+  return f;
+}
+
+/* The list through docker's format, with the header's names from an empty row. */
+static int print_images(json_object *list, const char *format, bool digests, bool no_trunc) {
+  /* docker's needDigest: digests of tagged images when shown anywhere */
+  bool need_digest = digests || strstr(format, "{{.Digest}}") != NULL;
+  int64_t now = (int64_t)time(NULL);
+  cli_row_t *rows = NULL, proto;
+  size_t n = 0;
+  if (cli_images_rows(list, need_digest, digests, no_trunc, now, &rows, &n) < 0) {
+    fprintf(stderr, "out of memory\n");
+    return CLI_EXIT_ERROR;
+  }
+  cli_image_row(NULL, "", "", "", no_trunc, now, &proto);
+  int r = cli_print_list(format, rows, n, &proto);
+  cli_row_clear(&proto);
+  cli_rows_free(rows, n);
+  return r;
 }
 
 /* "/images/json?all=1&filters=..." */
@@ -58,12 +82,13 @@ out:
 
 static int run_images(cli_ctx_t *ctx, int argc, char **argv) {
   bool all = false, quiet = false, digests = false, no_trunc = false;
+  const char *format = NULL;
   cli_strv_t filters = { 0 }, pos = { 0 };
   const cli_opt_t opts[] = {
     { 'a', "all", CLI_OPT_BOOL, &all, NULL, NULL },
     { 0, "digests", CLI_OPT_BOOL, &digests, NULL, NULL },
     FILTER_OPT(&filters),
-    { 0, "format", CLI_OPT_FORMAT, NULL, NULL, NULL },
+    { 0, "format", CLI_OPT_STRING, &format, NULL, NULL },
     { 0, "no-trunc", CLI_OPT_BOOL, &no_trunc, NULL, NULL },
     { 'q', "quiet", CLI_OPT_BOOL, &quiet, NULL, NULL },
     END_OPT,
@@ -91,18 +116,15 @@ static int run_images(cli_ctx_t *ctx, int argc, char **argv) {
     fprintf(stderr, "GET /images/json: the engine sent no JSON array\n");
     return CLI_EXIT_ERROR;
   }
-  if (ctx->json) {
-    cli_print_json(list);
-  } else if (quiet) {
-    quiet_ids_t q = { .no_trunc = no_trunc };
-    for (size_t i = 0; i < json_object_array_length(list); i++)
-      cli_image_rows(json_object_array_get_idx(list, i), false, print_quiet_id, &q);
-  } else {
-    cli_table_print(cli_images_table(list, digests, no_trunc, (int64_t)time(NULL)), "");
-  }
-  fflush(stdout);
+  if (format == NULL || *format == '\0')
+    format = ctx->json ? "json" : "table"; /* the global --format json, else docker's default */
+  char *fmt = images_format(format, quiet, digests);
+  r = fmt ? print_images(list, fmt, digests, no_trunc) : CLI_EXIT_ERROR;
+  if (fmt == NULL)
+    fprintf(stderr, "out of memory\n");
+  free(fmt);
   json_object_put(list);
-  return 0;
+  return r;
 }
 
 const cli_command_t cli_cmd_images = {
@@ -113,7 +135,7 @@ const cli_command_t cli_cmd_images = {
              "      --digests         Show digests\n"
              "  -f, --filter filter   Filter output based on conditions provided (dangling=true|false,\n"
              "                        reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE)\n"
-             "      --format string   \"json\": the engine's image list as one JSON array\n"
+             CLI_FORMAT_HELP
              "  -h, --help            Print usage\n"
              "      --no-trunc        Don't truncate output\n"
              "  -q, --quiet           Only show image IDs\n",
@@ -209,9 +231,10 @@ const cli_command_t cli_cmd_image_inspect = {
 
 static int run_history(cli_ctx_t *ctx, int argc, char **argv) {
   bool human = true, no_trunc = false, quiet = false;
+  const char *format = NULL;
   cli_strv_t pos = { 0 };
   const cli_opt_t opts[] = {
-    { 0, "format", CLI_OPT_FORMAT, NULL, NULL, NULL },
+    { 0, "format", CLI_OPT_STRING, &format, NULL, NULL },
     { 'H', "human", CLI_OPT_BOOL, &human, NULL, NULL },
     { 0, "no-trunc", CLI_OPT_BOOL, &no_trunc, NULL, NULL },
     { 'q', "quiet", CLI_OPT_BOOL, &quiet, NULL, NULL },
@@ -238,31 +261,34 @@ static int run_history(cli_ctx_t *ctx, int argc, char **argv) {
     fprintf(stderr, "GET history: the engine sent no JSON array\n");
     return CLI_EXIT_ERROR;
   }
-  if (ctx->json) {
-    cli_print_json(list);
-  } else if (quiet) {
-    for (size_t i = 0; i < json_object_array_length(list); i++) {
-      char id[160];
-      const char *full = cli_json_str(json_object_array_get_idx(list, i), "Id") ?: "";
-      if (no_trunc)
-        snprintf(id, sizeof id, "%s", full);
-      else
-        cli_truncate_id(full, id, sizeof id);
-      puts(id);
-    }
-  } else {
-    cli_table_print(cli_history_table(list, human, no_trunc, (int64_t)time(NULL)), "");
+  if (format == NULL || *format == '\0')
+    format = ctx->json ? "json" : "table";
+  /* docker's NewHistoryFormat: -q and -H count only for "table" */
+  if (strcmp(format, "table") == 0)
+    format = quiet ? "{{.ID}}"
+             : human ? "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+                     : "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+  int64_t now = (int64_t)time(NULL);
+  cli_row_t *rows = NULL, proto;
+  size_t n = 0;
+  if (cli_history_rows(list, human, no_trunc, now, &rows, &n) < 0) {
+    json_object_put(list);
+    fprintf(stderr, "out of memory\n");
+    return CLI_EXIT_ERROR;
   }
-  fflush(stdout);
+  cli_history_row(NULL, human, no_trunc, now, &proto);
+  r = cli_print_list(format, rows, n, &proto);
+  cli_row_clear(&proto);
+  cli_rows_free(rows, n);
   json_object_put(list);
-  return 0;
+  return r;
 }
 
 const cli_command_t cli_cmd_history = {
   .name = "history",
   .summary = "Show the history of an image",
   .usage = "[OPTIONS] IMAGE",
-  .options = "      --format string   \"json\": the engine's history as one JSON array\n"
+  .options = CLI_FORMAT_HELP
              "  -h, --help            Print usage\n"
              "  -H, --human           Print sizes and dates in human readable format (default true)\n"
              "      --no-trunc        Don't truncate output\n"

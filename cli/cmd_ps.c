@@ -1,6 +1,6 @@
 /* berth ps (container ls): GET /containers/json?all=1&filters=...&limit=N&size=1,
- * as the docker CLI sends it; the table of ctr_tables.c, ids with -q, the
- * engine's list as one JSON array with --format json. */
+ * as the docker CLI sends it; the rows of ctr_tables.c through docker's
+ * formats (the table, -q, --format json|table|TEMPLATE: template.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,14 +9,59 @@
 
 #define END_OPT { 0, NULL, 0, NULL, NULL, NULL }
 
+#define PS_TABLE "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+#define PS_RAW                                                                                                    \
+  "container_id: {{.ID}}\nimage: {{.Image}}\ncommand: {{.Command}}\ncreated_at: {{.CreatedAt}}\n"              \
+  "state: {{- pad .State 1 0}}\nstatus: {{- pad .Status 1 0}}\nnames: {{.Names}}\n"                           \
+  "labels: {{- pad .Labels 1 0}}\nports: {{- pad .Ports 1 0}}\n"
+
+/* docker's NewContainerFormat. */
+static const char *ps_format(const char *source, bool quiet, bool size) {
+  if (source[0] == '\0' || strcmp(source, "table") == 0)
+    return quiet ? "{{.ID}}" : size ? PS_TABLE "\t{{.Size}}" : PS_TABLE;
+  if (strcmp(source, "raw") == 0)
+    return quiet ? "container_id: {{.ID}}" : size ? PS_RAW "size: {{.Size}}\n" : PS_RAW;
+  return quiet ? "{{.ID}}" : source;
+}
+
+/* As docker checks --format before it asks the engine: parsed and run on an
+ * empty container (so an unknown field fails here); a template that shows
+ * .Size asks for sizes. Returns -1 to go on, else the exit code. */
+static int check_format(const char *format, bool quiet, bool *size) {
+  char msg[1024] = "";
+  cli_template_t *t = cli_template_parse(format, msg, sizeof msg);
+  if (t == NULL) {
+    fprintf(stderr, "failed to parse template: %s\n", msg);
+    return CLI_EXIT_ERROR;
+  }
+  cli_row_t empty;
+  cli_ps_row(NULL, false, 0, &empty);
+  char *sink = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&sink, &len);
+  int r = f ? cli_template_exec(t, &empty, false, f, msg, sizeof msg) : -1;
+  if (f)
+    fclose(f);
+  free(sink);
+  cli_row_clear(&empty);
+  if (!quiet && cli_template_uses(t, "Size"))
+    *size = true;
+  cli_template_free(t);
+  if (r < 0) {
+    fprintf(stderr, "failed to execute template: %s\n", msg[0] ? msg : "out of memory");
+    return CLI_EXIT_ERROR;
+  }
+  return -1;
+}
+
 static int run_ps(cli_ctx_t *ctx, int argc, char **argv) {
   bool all = false, latest = false, no_trunc = false, quiet = false, size = false;
-  const char *last = NULL;
+  const char *last = NULL, *format = NULL;
   cli_strv_t filters = { 0 }, pos = { 0 };
   const cli_opt_t opts[] = {
     { 'a', "all", CLI_OPT_BOOL, &all, NULL, NULL },
     { 'f', "filter", CLI_OPT_LIST, &filters, cli_filter_valid, "bad format of filter (expected name=value)" },
-    { 0, "format", CLI_OPT_FORMAT, NULL, NULL, NULL },
+    { 0, "format", CLI_OPT_STRING, &format, NULL, NULL },
     { 'n', "last", CLI_OPT_STRING, &last, NULL, NULL },
     { 'l', "latest", CLI_OPT_BOOL, &latest, NULL, NULL },
     { 0, "no-trunc", CLI_OPT_BOOL, &no_trunc, NULL, NULL },
@@ -46,10 +91,17 @@ static int run_ps(cli_ctx_t *ctx, int argc, char **argv) {
   cli_strv_free(&filters);
   cli_strv_free(&pos);
   free(fjson);
+  if (r < 0 && format && *format) {
+    if (quiet)
+      fputs("WARNING: Ignoring custom format, because both --format and --quiet are set.\n", stderr);
+    r = check_format(format, quiet, &size);
+  }
   if (r >= 0) {
     free(esc);
     return r;
   }
+  if (format == NULL || *format == '\0')
+    format = ctx->json ? "json" : ""; /* the global --format json */
   /* Keys in Go's url.Values order (sorted): all, filters, limit, size. */
   char lim[32] = "";
   if (limit > 0)
@@ -74,24 +126,20 @@ static int run_ps(cli_ctx_t *ctx, int argc, char **argv) {
     fprintf(stderr, "GET /containers/json: the engine sent no JSON array\n");
     return CLI_EXIT_ERROR;
   }
-  if (quiet) {
-    for (size_t i = 0; i < json_object_array_length(list); i++) {
-      char id[80];
-      const char *full = cli_json_str(json_object_array_get_idx(list, i), "Id") ?: "";
-      if (no_trunc)
-        snprintf(id, sizeof id, "%s", full);
-      else
-        cli_truncate_id(full, id, sizeof id);
-      puts(id);
-    }
-  } else if (ctx->json) {
-    cli_print_json(list);
-  } else {
-    cli_table_print(cli_ps_table(list, no_trunc, size, (int64_t)time(NULL)), "");
+  cli_row_t *rows = NULL, proto;
+  size_t n = 0;
+  int64_t now = (int64_t)time(NULL);
+  if (cli_ps_rows(list, no_trunc, now, &rows, &n) < 0) {
+    json_object_put(list);
+    fprintf(stderr, "out of memory\n");
+    return CLI_EXIT_ERROR;
   }
-  fflush(stdout);
+  cli_ps_row(NULL, no_trunc, now, &proto);
+  r = cli_print_list(ps_format(format, quiet, size), rows, n, &proto);
+  cli_row_clear(&proto);
+  cli_rows_free(rows, n);
   json_object_put(list);
-  return 0;
+  return r;
 }
 
 const cli_command_t cli_cmd_ps = {
@@ -102,7 +150,7 @@ const cli_command_t cli_cmd_ps = {
              "  -f, --filter filter   Filter output based on conditions provided (id=, name=, label=KEY[=VALUE],\n"
              "                        status=created|running|exited, ancestor=IMAGE, exited=CODE,\n"
              "                        before=, since=)\n"
-             "      --format string   \"json\": the engine's container list as one JSON array\n"
+             CLI_FORMAT_HELP
              "  -h, --help            Print usage\n"
              "  -n, --last int        Show n last created containers (includes all states) (default -1)\n"
              "  -l, --latest          Show the latest created container (includes all states)\n"

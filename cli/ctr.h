@@ -7,7 +7,7 @@
  *   run_body.c   run/create options -> the POST /containers/create body
  *   attach.c     an attached session: stdin/stdout/stderr over the
  *                hijacked connection, raw terminal, resize, signal proxy
- *   ctr_tables.c the `ps` table (pure) */
+ *   ctr_tables.c the rows of `ps` (pure) */
 #pragma once
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "cli.h"
+#include "template.h"
 
 /* ---- hijack.c ---- */
 
@@ -149,9 +150,12 @@ bool cli_term_size(int fd, int *h, int *w);
 
 /* ---- ctr_tables.c ---- */
 
-/* CONTAINER ID  IMAGE  COMMAND  CREATED  STATUS  PORTS  NAMES, one row per
- * container of GET /containers/json; now = time(NULL). */
-cli_table_t *cli_ps_table(json_object *list, bool no_trunc, bool size, int64_t now);
+/* The fields of docker's ContainerContext for one container of GET
+ * /containers/json (c NULL: empty values, for checking a template);
+ * now = time(NULL). */
+void cli_ps_row(json_object *c, bool no_trunc, int64_t now, cli_row_t *row);
+/* A row per container of the list; -1 when out of memory. */
+int cli_ps_rows(json_object *list, bool no_trunc, int64_t now, cli_row_t **rows, size_t *n);
 /* The IMAGE cell: ids truncated, digests dropped (unless no_trunc). */
 void cli_ps_image(json_object *c, bool no_trunc, char *buf, size_t len);
 /* Go's strconv.Quote. Caller frees. */

@@ -1,8 +1,9 @@
-/* The `berth ps` table, built as the docker CLI's container formatter
- * builds it (cli/command/formatter/container.go): ids cut to 12, the
+/* The rows of `berth ps`, the fields as the docker CLI's container formatter
+ * computes them (cli/command/formatter/container.go): ids cut to 12, the
  * command quoted as Go's strconv.Quote after an ellipsis at 20 characters,
  * CREATED relative to now, the engine's Status text, ports, the first name
- * that is not a link. Pure: checked in tests/unit/test_cli_format.c. */
+ * that is not a link, sorted labels, mounts, networks. Pure: checked in
+ * tests/unit/test_cli_format.c and test_cli_template.c. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,41 +128,136 @@ static char *names_cell(json_object *names, bool no_trunc) {
   return out;
 }
 
-cli_table_t *cli_ps_table(json_object *list, bool no_trunc, bool size, int64_t now) {
-  static const char *const headers[] = { "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES",
-                                         "SIZE" };
-  cli_table_t *t = cli_table_new(size ? 8 : 7, headers);
-  cli_table_set_minwidth(t, 10);
-  size_t n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
-  for (size_t i = 0; t && i < n; i++) {
-    json_object *c = json_object_array_get_idx(list, i);
-    char id[80], image[512], created[80], sz[96];
-    const char *full = cli_json_str(c, "Id") ?: "";
-    if (no_trunc)
-      snprintf(id, sizeof id, "%s", full);
-    else
-      cli_truncate_id(full, id, sizeof id);
-    cli_ps_image(c, no_trunc, image, sizeof image);
-    const char *command = cli_json_str(c, "Command") ?: "";
-    char *cut = no_trunc ? strdup(command) : cli_ellipsis(command, 20);
-    char *quoted = cut ? cli_go_quote(cut) : NULL;
-    free(cut);
-    cli_created_since(cli_json_int(c, "Created"), now, created, sizeof created);
-    char *ports = cli_ps_ports(cli_json_get(c, "Ports"));
-    char *names = names_cell(cli_json_get(c, "Names"), no_trunc);
-    char rw[32], rootfs[32];
-    cli_human_size((double)cli_json_int(c, "SizeRw"), 3, rw, sizeof rw);
-    cli_human_size((double)cli_json_int(c, "SizeRootFs"), 3, rootfs, sizeof rootfs);
-    if (cli_json_int(c, "SizeRootFs") > 0)
-      snprintf(sz, sizeof sz, "%s (virtual %s)", rw, rootfs);
-    else
-      snprintf(sz, sizeof sz, "%s", rw);
-    const char *row[] = { id, image, quoted ? quoted : "", created, cli_json_str(c, "Status") ?: "",
-                          ports ? ports : "", names ? names : "", sz };
-    cli_table_add(t, row);
-    free(quoted);
-    free(ports);
-    free(names);
+/* LABELS: "k=v" pairs sorted and joined with ',' (docker sorts the pairs). */
+static int str_cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *labels_cell(json_object *labels) {
+  if (!json_object_is_type(labels, json_type_object))
+    return strdup("");
+  size_t n = (size_t)json_object_object_length(labels), k = 0;
+  char **pairs = calloc(n + 1, sizeof *pairs);
+  if (pairs == NULL)
+    return NULL;
+  json_object_object_foreach(labels, key, val) {
+    if (k < n && asprintf(&pairs[k], "%s=%s", key, json_object_get_string(val) ?: "") >= 0)
+      k++;
   }
-  return t;
+  qsort(pairs, k, sizeof *pairs, str_cmp);
+  size_t len = 1;
+  for (size_t i = 0; i < k; i++)
+    len += strlen(pairs[i]) + 1;
+  char *out = malloc(len), *o = out;
+  for (size_t i = 0; out && i < k; i++)
+    o = stpcpy(stpcpy(o, i ? "," : ""), pairs[i]);
+  if (out)
+    *o = '\0';
+  for (size_t i = 0; i < k; i++)
+    free(pairs[i]);
+  free(pairs);
+  return out;
+}
+
+/* MOUNTS (names, else sources; cut at 15 when truncating), LOCAL VOLUMES
+ * (how many use the "local" driver). */
+static char *mounts_cell(json_object *mounts, bool trunc, int *local) {
+  size_t n = json_object_is_type(mounts, json_type_array) ? json_object_array_length(mounts) : 0;
+  char *out = strdup("");
+  *local = 0;
+  for (size_t i = 0; out && i < n; i++) {
+    json_object *m = json_object_array_get_idx(mounts, i);
+    const char *name = cli_json_str(m, "Name");
+    if (name == NULL || *name == '\0')
+      name = cli_json_str(m, "Source") ?: "";
+    *local += strcmp(cli_json_str(m, "Driver") ?: "", "local") == 0;
+    char *cut = trunc ? cli_ellipsis(name, 15) : strdup(name), *grown = NULL;
+    if (cut == NULL || asprintf(&grown, "%s%s%s", out, i ? "," : "", cut) < 0)
+      grown = NULL;
+    free(cut);
+    free(out);
+    out = grown;
+  }
+  return out;
+}
+
+/* NETWORKS: the names of NetworkSettings.Networks, joined with ','. */
+static char *networks_cell(json_object *settings) {
+  json_object *nets = cli_json_get(settings, "Networks");
+  char *out = strdup("");
+  if (!json_object_is_type(nets, json_type_object))
+    return out;
+  json_object_object_foreach(nets, key, val) {
+    (void)val;
+    char *grown = NULL;
+    if (out == NULL || asprintf(&grown, "%s%s%s", out, *out ? "," : "", key) < 0)
+      grown = NULL;
+    free(out);
+    out = grown;
+  }
+  return out;
+}
+
+void cli_ps_row(json_object *c, bool no_trunc, int64_t now, cli_row_t *row) {
+  char id[80], image[512], created_at[80], running_for[80], sz[96], vols[24];
+  memset(row, 0, sizeof *row);
+  row->type = "*formatter.ContainerContext";
+  row->has_label = true;
+  row->labels = cli_json_get(c, "Labels");
+  const char *full = cli_json_str(c, "Id") ?: "";
+  if (no_trunc)
+    snprintf(id, sizeof id, "%s", full);
+  else
+    cli_truncate_id(full, id, sizeof id);
+  cli_ps_image(c, no_trunc, image, sizeof image);
+  const char *command = cli_json_str(c, "Command") ?: "";
+  char *cut = no_trunc ? strdup(command) : cli_ellipsis(command, 20);
+  char *quoted = cut ? cli_go_quote(cut) : NULL;
+  free(cut);
+  cli_go_time_string(cli_json_int(c, "Created"), created_at, sizeof created_at);
+  cli_created_since(cli_json_int(c, "Created"), now, running_for, sizeof running_for);
+  char rw[32], rootfs[32];
+  cli_human_size((double)cli_json_int(c, "SizeRw"), 3, rw, sizeof rw);
+  cli_human_size((double)cli_json_int(c, "SizeRootFs"), 3, rootfs, sizeof rootfs);
+  if (cli_json_int(c, "SizeRootFs") > 0)
+    snprintf(sz, sizeof sz, "%s (virtual %s)", rw, rootfs);
+  else
+    snprintf(sz, sizeof sz, "%s", rw);
+  int local = 0;
+  char *mounts = mounts_cell(cli_json_get(c, "Mounts"), !no_trunc, &local);
+  snprintf(vols, sizeof vols, "%d", local);
+  /* in name order, as docker's JSON has them */
+  cli_row_take(row, "Command", "COMMAND", quoted);
+  cli_row_add(row, "CreatedAt", "CREATED AT", created_at);
+  cli_row_add(row, "ID", "CONTAINER ID", id);
+  cli_row_add(row, "Image", "IMAGE", image);
+  cli_row_take(row, "Labels", "LABELS", labels_cell(row->labels));
+  cli_row_add(row, "LocalVolumes", "LOCAL VOLUMES", vols);
+  cli_row_take(row, "Mounts", "MOUNTS", mounts);
+  cli_row_take(row, "Names", "NAMES", names_cell(cli_json_get(c, "Names"), no_trunc));
+  cli_row_take(row, "Networks", "NETWORKS", networks_cell(cli_json_get(c, "NetworkSettings")));
+  cli_row_add(row, "Platform", "PLATFORM", NULL); /* API 1.41 has no ImageManifestDescriptor: nil */
+  cli_row_take(row, "Ports", "PORTS", cli_ps_ports(cli_json_get(c, "Ports")));
+  cli_row_add(row, "RunningFor", "CREATED", running_for);
+  cli_row_add(row, "Size", "SIZE", sz);
+  cli_row_add(row, "State", "STATE", cli_json_str(c, "State") ?: "");
+  cli_row_add(row, "Status", "STATUS", cli_json_str(c, "Status") ?: "");
+}
+
+int cli_ps_rows(json_object *list, bool no_trunc, int64_t now, cli_row_t **rows, size_t *n) {
+  *rows = NULL;
+  *n = 0;
+  size_t len = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+  for (size_t i = 0; i < len; i++) {
+    cli_row_t row;
+    cli_ps_row(json_object_array_get_idx(list, i), no_trunc, now, &row);
+    if (cli_rows_push(rows, n, &row) < 0) {
+      cli_row_clear(&row);
+      cli_rows_free(*rows, *n);
+      *rows = NULL;
+      *n = 0;
+      return -1;
+    }
+  }
+  return 0;
 }

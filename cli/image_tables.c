@@ -1,12 +1,13 @@
-/* The tables of `berth images` and `berth history`, built the way the
- * docker CLI's formatters build them (one row per repository:tag, <none>
- * for dangling images, digests on request). Pure functions of the engine's
+/* The rows of `berth images` and `berth history`, the fields as the docker
+ * CLI's formatters compute them (one row per repository:tag, <none> for
+ * dangling images, digests on request). Pure functions of the engine's
  * JSON and the current time, so tests/unit/test_cli_format.c checks them. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "cli.h"
+#include "template.h"
 
 static size_t arr_len(json_object *a) {
   return a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
@@ -68,7 +69,7 @@ bool cli_image_dangling(json_object *img) {
          strcmp(arr_str(digests, 0) ?: "", "<none>@<none>") == 0;
 }
 
-void cli_image_rows(json_object *img, bool show_digests, cli_image_row_fn fn, void *ud) {
+void cli_image_rows(json_object *img, bool show_digests, bool digest_rows, cli_image_row_fn fn, void *ud) {
   if (cli_image_dangling(img)) {
     fn(ud, img, "<none>", "<none>", "<none>");
     return;
@@ -124,7 +125,7 @@ void cli_image_rows(json_object *img, bool show_digests, cli_image_row_fn fn, vo
     if (!digest_used[d] && split_digest(arr_str(digests, d) ?: "", &drepo, &dg)) {
       const char *frepo = familiar(drepo);
       bool seen = false; /* without --digests: one row per repository */
-      for (size_t e = 0; !show_digests && e < d; e++) {
+      for (size_t e = 0; !digest_rows && e < d; e++) {
         char *erepo = NULL;
         const char *eg;
         if (!digest_used[e] && split_digest(arr_str(digests, e) ?: "", &erepo, &eg) &&
@@ -132,7 +133,7 @@ void cli_image_rows(json_object *img, bool show_digests, cli_image_row_fn fn, vo
           seen = true;
         free(erepo);
       }
-      if (show_digests)
+      if (digest_rows)
         fn(ud, img, frepo, "<none>", dg);
       else if (!seen)
         fn(ud, img, frepo, "<none>", "");
@@ -145,43 +146,84 @@ out:
 }
 
 typedef struct {
-  cli_table_t *t;
-  bool digests, no_trunc;
+  bool no_trunc;
   int64_t now;
-} images_table_t;
+  cli_row_t *rows;
+  size_t n;
+  bool oom;
+} image_rows_t;
 
-static void add_image_row(void *ud, json_object *img, const char *repo, const char *tag, const char *digest) {
-  images_table_t *it = ud;
-  char id[160], created[64], size[32];
+void cli_image_row(json_object *img, const char *repo, const char *tag, const char *digest, bool no_trunc,
+                   int64_t now, cli_row_t *row) {
+  char id[160], containers[32], created_at[80], since[64], size[32], shared[32], unique[32], virtual[32];
+  memset(row, 0, sizeof *row);
+  row->type = "*formatter.imageContext";
   const char *full_id = cli_json_str(img, "Id") ?: "";
-  if (it->no_trunc)
+  if (no_trunc)
     snprintf(id, sizeof id, "%s", full_id);
   else
     cli_truncate_id(full_id, id, sizeof id);
-  cli_created_since(cli_json_int(img, "Created"), it->now, created, sizeof created);
-  cli_human_size((double)cli_json_int(img, "Size"), 3, size, sizeof size);
-  if (it->digests) {
-    const char *row[] = { repo, tag, digest, id, created, size };
-    cli_table_add(it->t, row);
-  } else {
-    const char *row[] = { repo, tag, id, created, size };
-    cli_table_add(it->t, row);
+  int64_t n_ctr = cli_json_int(img, "Containers"), sz = cli_json_int(img, "Size"),
+          sh = cli_json_int(img, "SharedSize");
+  if (n_ctr == -1)
+    snprintf(containers, sizeof containers, "N/A");
+  else
+    snprintf(containers, sizeof containers, "%" PRId64, n_ctr);
+  cli_go_time_string(cli_json_int(img, "Created"), created_at, sizeof created_at);
+  cli_created_since(cli_json_int(img, "Created"), now, since, sizeof since);
+  cli_human_size((double)sz, 3, size, sizeof size);
+  cli_human_size((double)sz, 4, virtual, sizeof virtual);
+  if (sh == -1)
+    snprintf(shared, sizeof shared, "N/A");
+  else
+    cli_human_size((double)sh, 4, shared, sizeof shared);
+  if (sz == -1 || sh == -1)
+    snprintf(unique, sizeof unique, "N/A");
+  else
+    cli_human_size((double)(sz - sh), 4, unique, sizeof unique);
+  cli_row_add(row, "Containers", "CONTAINERS", containers);
+  cli_row_add(row, "CreatedAt", "CREATED AT", created_at);
+  cli_row_add(row, "CreatedSince", "CREATED", since);
+  cli_row_add(row, "Digest", "DIGEST", digest);
+  cli_row_add(row, "ID", "IMAGE ID", id);
+  cli_row_add(row, "Repository", "REPOSITORY", repo);
+  cli_row_add(row, "SharedSize", "SHARED SIZE", shared);
+  cli_row_add(row, "Size", "SIZE", size);
+  cli_row_add(row, "Tag", "TAG", tag);
+  cli_row_add(row, "UniqueSize", "UNIQUE SIZE", unique);
+  cli_row_add(row, "VirtualSize", "SIZE", virtual);
+}
+
+static void add_image_row(void *ud, json_object *img, const char *repo, const char *tag, const char *digest) {
+  image_rows_t *ir = ud;
+  cli_row_t row;
+  cli_image_row(img, repo, tag, digest, ir->no_trunc, ir->now, &row);
+  if (ir->oom || cli_rows_push(&ir->rows, &ir->n, &row) < 0) {
+    cli_row_clear(&row);
+    ir->oom = true;
   }
 }
 
-cli_table_t *cli_images_table(json_object *images, bool digests, bool no_trunc, int64_t now) {
-  static const char *const headers[] = { "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE" };
-  static const char *const headers_digest[] = { "REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE" };
-  images_table_t it = {
-    .t = digests ? cli_table_new(6, headers_digest) : cli_table_new(5, headers),
-    .digests = digests,
-    .no_trunc = no_trunc,
-    .now = now,
-  };
-  cli_table_set_minwidth(it.t, 10);
+int cli_images_rows(json_object *images, bool need_digest, bool digest_rows, bool no_trunc, int64_t now,
+                    cli_row_t **rows, size_t *n) {
+  image_rows_t ir = { .no_trunc = no_trunc, .now = now };
   for (size_t i = 0; i < arr_len(images); i++)
-    cli_image_rows(json_object_array_get_idx(images, i), digests, add_image_row, &it);
-  return it.t;
+    cli_image_rows(json_object_array_get_idx(images, i), need_digest, digest_rows, add_image_row, &ir);
+  if (ir.oom) {
+    cli_rows_free(ir.rows, ir.n);
+    ir.rows = NULL;
+    ir.n = 0;
+  }
+  *rows = ir.rows;
+  *n = ir.n;
+  return ir.oom ? -1 : 0;
+}
+
+void cli_go_time_string(int64_t t, char *buf, size_t len) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  if (localtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S %z %Z", &tm) == 0)
+    snprintf(buf, len, "%" PRId64, t);
 }
 
 void cli_rfc3339_local(int64_t t, char *buf, size_t len) {
@@ -200,44 +242,59 @@ void cli_rfc3339_local(int64_t t, char *buf, size_t len) {
     snprintf(buf, len, "%s%c%02ld:%02ld", date, off < 0 ? '-' : '+', labs(off) / 3600, labs(off) % 3600 / 60);
 }
 
-/* Creation times up to 2000-01-01 are shown as nothing (docker: images
+/* Creation times up to 2000-01-01 are shown as "N/A" (docker: images
  * built reproducibly with epoch 0 would say "56 years ago"). */
 #define HISTORY_EPOCH INT64_C(946684800)
 
-cli_table_t *cli_history_table(json_object *history, bool human, bool no_trunc, int64_t now) {
-  static const char *const headers[] = { "IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT" };
-  static const char *const headers_raw[] = { "IMAGE", "CREATED AT", "CREATED BY", "SIZE", "COMMENT" };
-  cli_table_t *t = cli_table_new(5, human ? headers : headers_raw);
-  cli_table_set_minwidth(t, 10);
-  for (size_t i = 0; i < arr_len(history); i++) {
-    json_object *h = json_object_array_get_idx(history, i);
-    char id[160], created[64], size[32];
-    const char *full_id = cli_json_str(h, "Id") ?: "";
-    if (no_trunc)
-      snprintf(id, sizeof id, "%s", full_id);
-    else
-      cli_truncate_id(full_id, id, sizeof id);
-    int64_t c = cli_json_int(h, "Created");
-    if (!human)
-      cli_rfc3339_local(c, created, sizeof created);
-    else if (c <= HISTORY_EPOCH)
-      created[0] = '\0';
-    else
-      cli_created_since(c, now, created, sizeof created);
-    if (human)
-      cli_human_size((double)cli_json_int(h, "Size"), 3, size, sizeof size);
-    else
-      snprintf(size, sizeof size, "%" PRId64, cli_json_int(h, "Size"));
-    /* Tabs would break the columns. */
-    char *by = strdup(cli_json_str(h, "CreatedBy") ?: "");
-    for (char *p = by; p && *p; p++)
-      if (*p == '\t')
-        *p = ' ';
-    char *shown = no_trunc || by == NULL ? NULL : cli_ellipsis(by, 45);
-    const char *row[] = { id, created, shown ? shown : (by ? by : ""), size, cli_json_str(h, "Comment") ?: "" };
-    cli_table_add(t, row);
-    free(shown);
+void cli_history_row(json_object *h, bool human, bool no_trunc, int64_t now, cli_row_t *row) {
+  char id[160], created_at[64], since[64], size[32];
+  memset(row, 0, sizeof *row);
+  row->type = "*image.historyContext";
+  const char *full_id = cli_json_str(h, "Id") ?: "";
+  if (no_trunc)
+    snprintf(id, sizeof id, "%s", full_id);
+  else
+    cli_truncate_id(full_id, id, sizeof id);
+  int64_t c = cli_json_int(h, "Created");
+  cli_rfc3339_local(c, created_at, sizeof created_at);
+  if (!human)
+    snprintf(since, sizeof since, "%s", created_at);
+  else if (c <= HISTORY_EPOCH)
+    snprintf(since, sizeof since, "N/A");
+  else
+    cli_created_since(c, now, since, sizeof since);
+  if (human)
+    cli_human_size((double)cli_json_int(h, "Size"), 3, size, sizeof size);
+  else
+    snprintf(size, sizeof size, "%" PRId64, cli_json_int(h, "Size"));
+  char *by = strdup(cli_json_str(h, "CreatedBy") ?: ""); /* tabs would break the columns */
+  for (char *p = by; p && *p; p++)
+    if (*p == '\t')
+      *p = ' ';
+  char *shown = no_trunc || by == NULL ? by : cli_ellipsis(by, 45);
+  if (shown != by)
     free(by);
+  cli_row_add(row, "Comment", "COMMENT", cli_json_str(h, "Comment") ?: "");
+  cli_row_add(row, "CreatedAt", "CREATED AT", created_at);
+  cli_row_take(row, "CreatedBy", "CREATED BY", shown);
+  cli_row_add(row, "CreatedSince", "CREATED", since);
+  cli_row_add(row, "ID", "IMAGE", id);
+  cli_row_add(row, "Size", "SIZE", size);
+}
+
+int cli_history_rows(json_object *history, bool human, bool no_trunc, int64_t now, cli_row_t **rows, size_t *n) {
+  *rows = NULL;
+  *n = 0;
+  for (size_t i = 0; i < arr_len(history); i++) {
+    cli_row_t row;
+    cli_history_row(json_object_array_get_idx(history, i), human, no_trunc, now, &row);
+    if (cli_rows_push(rows, n, &row) < 0) {
+      cli_row_clear(&row);
+      cli_rows_free(*rows, *n);
+      *rows = NULL;
+      *n = 0;
+      return -1;
+    }
   }
-  return t;
+  return 0;
 }

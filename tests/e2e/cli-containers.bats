@@ -3,7 +3,7 @@
 # the file, busybox loaded: containers-lib.bash): run (--rm, exit codes,
 # -i with stdin, stdout/stderr apart, -t on a pseudo-terminal), -d with ps,
 # logs, stop, start, wait, kill, restart, attach, rm; create and start -a;
-# name conflicts; ps tables and --format json; inspect of containers and
+# name conflicts; ps tables and --format (as the docker CLI prints them); inspect of containers and
 # images; rename; container prune; --env-file; --help of every command.
 # The stock docker CLI, on the same engine, sees what berth did.
 
@@ -216,10 +216,34 @@ gone() {
   [[ $status -eq 0 && $output == $'cli-sa\ncli-sai\ncli-att' ]]
 }
 
-@test "ps: -a, -q, --no-trunc, --filter, --format json; the docker CLI sees the same" {
-  cli run -d --name cli-ps1 --label cli.test=ps busybox sleep 1000
+# berth and the stock docker CLI with the same arguments against this
+# engine: stdout, stderr and exit status must be equal. The two run a moment
+# apart, so what depends on the clock is normalised first: JSON's RunningFor
+# and an "Up ..." Status, and "N seconds ago" / "Up N seconds" in text.
+same_as_docker() {
+  local norm='s/"(RunningFor|CreatedSince)":"[^"]*"/"\1":"T"/g; s/"Status":"Up [^"]*"/"Status":"Up T"/g;'
+  norm+=' s/(Less than a second|About a minute|1 second|[0-9]+ (seconds|minutes)) ago/T ago/g;'
+  norm+=' s/Up (Less than a second|About a minute|1 second|[0-9]+ (seconds|minutes))/Up T/g'
+  run --separate-stderr timeout -k 5 60 "$BERTH_CLI" "$@"
+  local b_out b_err b_status=$status
+  b_out=$(sed -E "$norm" <<<"$output")
+  b_err=$stderr
+  run --separate-stderr timeout -k 5 60 "$DOCKER" "$@"
+  local d_out d_err=$stderr d_status=$status
+  d_out=$(sed -E "$norm" <<<"$output")
+  echo "# berth|docker $*: status $b_status|$d_status"
+  echo "$b_out" | head -n 20
+  if [[ $b_out != "$d_out" || $b_err != "$d_err" || $b_status != "$d_status" ]]; then
+    echo "# differs from docker:"
+    diff <(echo "$b_out"; echo "$b_err") <(echo "$d_out"; echo "$d_err") | head -n 30
+    return 1
+  fi
+}
+
+@test "ps: -a, -q, --no-trunc, --filter, --format json (JSON lines); the docker CLI sees the same" {
+  cli run -d --name cli-ps1 --label cli.test=ps --label 'cli.x=<a&b> "q"' busybox sleep 1000
   local id1=$output
-  cli create --name cli-ps2 --label cli.test=ps busybox true
+  cli create --name cli-ps2 --label cli.test=ps busybox sh -c 'echo "d\u00e9j\u00e0"'
   local id2=$output
   cli ps -q
   grep -qx "${id1:0:12}" <<<"$output"
@@ -228,12 +252,16 @@ gone() {
   [[ $(sort <<<"$output") == "$(printf '%s\n' "$id1" "$id2" | sort)" ]]
   cli ps -a --filter status=created --filter label=cli.test=ps
   [[ ${#lines[@]} -eq 2 && ${lines[1]} == *" Created "*cli-ps2 ]]
+  # docker's JSON lines: one object per container, the formatter's fields as strings
   cli ps -a --format json --filter label=cli.test=ps
-  [[ $status -eq 0 ]]
-  [[ $(jq -r 'length' <<<"$output") == 2 ]]
-  [[ $(jq -r '.[] | select(.Id == "'"$id1"'") | .Names[0] + " " + .State' <<<"$output") == "/cli-ps1 running" ]]
+  [[ $status -eq 0 && ${#lines[@]} -eq 2 ]]
+  [[ $(jq -sr 'map(select(.ID == "'"${id1:0:12}"'")) | .[0] | .Names + " " + .State + " " + .Labels' \
+    <<<"$output") == 'cli-ps1 running cli.test=ps,cli.x=<a&b> "q"' ]]
+  [[ $(jq -sr '.[0] | keys | join(",")' <<<"$output") == \
+    Command,CreatedAt,ID,Image,Labels,LocalVolumes,Mounts,Names,Networks,Platform,Ports,RunningFor,Size,State,Status ]]
+  # the global --format json means the same for ps
   cli --format json ps --filter name=cli-ps1
-  [[ $(jq -r '.[0].Labels["cli.test"]' <<<"$output") == ps ]]
+  [[ ${#lines[@]} -eq 1 && $(jq -r '.Labels' <<<"$output") == 'cli.test=ps,cli.x=<a&b> "q"' ]]
   cli ps --no-trunc --filter name=cli-ps1
   [[ ${lines[1]} == "$id1 "*'"sleep 1000"'* ]]
   cli ps --filter nonsense
@@ -241,6 +269,28 @@ gone() {
   # the stock docker CLI lists what berth made, with the same short ids
   d ps -a --filter label=cli.test=ps --format '{{.ID}} {{.Names}}'
   [[ $(sort <<<"$output") == "$(printf '%s\n' "${id1:0:12} cli-ps1" "${id2:0:12} cli-ps2" | sort)" ]]
+  # and berth's --format prints what docker's prints, byte for byte
+  local f
+  for f in json '{{.ID}} {{.Names}}' '{{json .Labels}}' '{{.Label "cli.x"}}|{{json .}}' \
+    '{{.ID}}\t{{.Command}}\t{{upper .State}}' 'raw' '{{.Names | upper}} {{pad .State 1 1}}|' \
+    '{{.Size}} {{.Mounts}} {{.Networks}} {{.LocalVolumes}} {{.CreatedAt}}' yaml; do
+    same_as_docker ps -a --filter label=cli.test=ps --format "$f"
+    same_as_docker ps -a --no-trunc --filter label=cli.test=ps --format "$f"
+  done
+  # tables without the clock's columns (their widths would change between the two runs)
+  same_as_docker ps -a --filter name=cli-ps2 --format 'table {{.ID}}\t{{.Status}}'
+  same_as_docker ps -a --filter label=cli.test=ps --format 'table {{.ID}}\t{{.Names}}\t{{.Labels}}\t{{.State}}'
+  same_as_docker ps -a --filter name=cli-ps2 --format 'table {{.Names}}\t{{.Image}}\t{{.Command}}|{{json .Names}}'
+  same_as_docker ps -a --filter name=cli-ps2 --format 'table {{.Nope}}'
+  # -q wins over --format, with docker's warning
+  same_as_docker ps -q --filter name=cli-ps1 --format json
+  # errors: docker's messages and exit status 1
+  same_as_docker ps -a --format '{{.Nope}}'
+  [[ $status -eq 1 && $stderr == *"can't evaluate field Nope in type *formatter.ContainerContext" ]]
+  same_as_docker ps -a --format '{{.ID'
+  [[ $status -eq 1 && $stderr == "failed to parse template: template: :1: unclosed action" ]]
+  same_as_docker ps -a --format '{{nope .ID}}'
+  same_as_docker ps -a --format '{{.ID.Foo}}'
   cli rm -f cli-ps1 cli-ps2
   [[ $status -eq 0 ]]
 }

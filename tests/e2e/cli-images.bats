@@ -167,7 +167,7 @@ short() { echo "${1#sha256:}" | cut -c1-12; }
   [[ $stderr == *'bad format of filter (expected name=value)'* ]]
 }
 
-@test "images -q, --no-trunc, --digests, --format json" {
+@test "images -q, --no-trunc, --digests, --format json (JSON lines)" {
   cli images -q
   [[ $status -eq 0 ]]
   grep -qx "$(short "$ID_ONE")" <<<"$output"
@@ -178,10 +178,66 @@ short() { echo "${1#sha256:}" | cut -c1-12; }
   [[ ${lines[0]} =~ ^REPOSITORY\ +TAG\ +DIGEST\ +IMAGE\ ID\ +CREATED\ +SIZE$ ]]
   cli images --format json
   [[ $status -eq 0 ]]
-  jq -e 'type == "array"' <<<"$output"
-  [[ $(jq -r --arg id "$ID_ONE" '.[] | select(.Id == $id) | .RepoTags[]' <<<"$output") == cli-test:one ]]
+  # one object per row, docker's fields as strings
+  [[ $(jq -r --arg id "$(short "$ID_ONE")" 'select(.ID == $id) | .Repository + ":" + .Tag' <<<"$output") == \
+    cli-test:one ]]
+  [[ $(head -n 1 <<<"$output" | jq -r 'keys | join(",")') == \
+    Containers,CreatedAt,CreatedSince,Digest,ID,Repository,SharedSize,Size,Tag,UniqueSize,VirtualSize ]]
   cli --format json images
-  jq -e 'type == "array" and length >= 3' <<<"$output"
+  [[ ${#lines[@]} -ge 3 ]]
+  jq -se 'all(.[]; type == "object" and (.ID | type) == "string")' <<<"$output"
+}
+
+# berth and the stock docker CLI, same arguments, this engine: stdout,
+# stderr and exit status equal. CreatedSince is normalised (the two run a
+# moment apart; these images are from 2023 so it says "N years ago", which
+# only changes on a birthday, but a run across one must not fail).
+same_as_docker() {
+  local norm='s/"CreatedSince":"[^"]*"/"CreatedSince":"T"/g; s/[0-9]+ (years|months) ago/T ago/g'
+  run --separate-stderr "$BERTH_CLI" "$@"
+  local b_out b_err=$stderr b_status=$status
+  b_out=$(sed -E "$norm" <<<"$output")
+  run --separate-stderr env DOCKER_HOST="unix://$SOCK" DOCKER_CONFIG="$T/docker-config" "$DOCKER" "$@"
+  local d_out d_err=$stderr d_status=$status
+  d_out=$(sed -E "$norm" <<<"$output")
+  echo "# berth|docker $*: status $b_status|$d_status"
+  echo "$b_out" | head -n 20
+  if [[ $b_out != "$d_out" || $b_err != "$d_err" || $b_status != "$d_status" ]]; then
+    echo "# differs from docker:"
+    diff <(echo "$b_out"; echo "$b_err") <(echo "$d_out"; echo "$d_err") | head -n 30
+    return 1
+  fi
+}
+
+@test "images and history --format: what the docker CLI prints, byte for byte" {
+  DOCKER=${BERTH_DOCKER_CLI:-/usr/local/bin/docker}
+  [[ -x $DOCKER ]] || skip "no docker CLI at $DOCKER"
+  local f
+  # (one tag per image here: docker orders the rows of several tags at random)
+  for f in json '{{.ID}} {{.Repository}}:{{.Tag}}' 'table {{.ID}}\t{{.Size}}' '{{json .}}' \
+    'table {{.Repository}}\t{{.Digest}}\t{{.CreatedSince}}' table raw '{{upper .Tag}}|{{json .Digest}}|{{.Containers}}' \
+    '{{.SharedSize}} {{.UniqueSize}} {{.VirtualSize}} {{.CreatedAt}}' yaml; do
+    same_as_docker images --format "$f"
+    same_as_docker images --no-trunc --digests --format "$f"
+    same_as_docker images --format "$f" cli-test:nosuch
+  done
+  same_as_docker images
+  same_as_docker images -q --format '{{.Size}}'
+  for f in json '{{.ID}} {{.CreatedBy}}' 'table {{.ID}}\t{{.CreatedSince}}\t{{json .Size}}' table \
+    '{{.CreatedAt}}|{{.Comment}}|{{.Size}}' '{{json .}}'; do
+    same_as_docker history --format "$f" cli-test:one
+    same_as_docker history --no-trunc -H=false --format "$f" cli-test:one
+  done
+  same_as_docker history cli-test:one
+  same_as_docker history -q --format '{{.Size}}' cli-test:one
+  # errors: docker's messages and exit status 1
+  same_as_docker images --format '{{.Nope}}'
+  [[ $status -eq 1 && $stderr == *"can't evaluate field Nope in type *formatter.imageContext" ]]
+  same_as_docker images --format '{{.ID'
+  [[ $status -eq 1 && $stderr == "template parsing error: template: :1: unclosed action" ]]
+  same_as_docker images --format '{{.Label "x"}}'
+  same_as_docker history --format '{{.Nope}}' cli-test:one
+  same_as_docker history --format '{{.ID' cli-test:nosuch
 }
 
 @test "tag: a second name for the same image; invalid names refused" {
@@ -220,7 +276,7 @@ short() { echo "${1#sha256:}" | cut -c1-12; }
   [[ $status -eq 1 && $output == "[]" ]]
 }
 
-@test "history: IMAGE CREATED CREATED BY SIZE COMMENT, -q, --no-trunc, --format json" {
+@test "history: IMAGE CREATED CREATED BY SIZE COMMENT, -q, --no-trunc, --format json|TEMPLATE" {
   cli history cli-test:one
   [[ $status -eq 0 ]]
   [[ ${lines[0]} =~ ^IMAGE\ +CREATED\ +CREATED\ BY\ +SIZE\ +COMMENT$ ]]
@@ -234,7 +290,9 @@ short() { echo "${1#sha256:}" | cut -c1-12; }
   cli history --human=false cli-test:one
   [[ ${lines[0]} =~ ^IMAGE\ +CREATED\ AT\ +CREATED\ BY ]]
   cli history --format json cli-test:one
-  [[ $(jq 'length' <<<"$output") == 2 && $(jq -r '.[0].Id' <<<"$output") == "$ID_ONE" ]]
+  [[ ${#lines[@]} -eq 2 && $(jq -r '.ID' <<<"${lines[0]}") == "$(short "$ID_ONE")" ]]
+  cli history --format '{{.ID}}\t{{.Size}}' cli-test:one
+  [[ ${lines[0]} == "$(short "$ID_ONE")"$'\t0B' ]]
   cli history cli-test:nosuch
   [[ $status -eq 1 && $stderr == "Error response from daemon: No such image: cli-test:nosuch"* ]]
 }
@@ -376,6 +434,9 @@ short() { echo "${1#sha256:}" | cut -c1-12; }
   [[ $status -eq 0 && $output == *"Usage:  berth image COMMAND"* ]]
   cli images --nosuch
   [[ $status -eq 125 && $stderr == *"unknown flag: --nosuch"*"See 'berth images --help'."* ]]
+  # a --format without actions is text printed per image, as docker's
   cli image ls --format yaml
-  [[ $status -eq 125 && $stderr == *"See 'berth image ls --help'."* ]]
+  [[ $status -eq 0 && ${lines[0]} == yaml ]]
+  cli image ls --format '{{.Nope'
+  [[ $status -eq 1 && $stderr == "template parsing error: template: :1: unclosed action" ]]
 }

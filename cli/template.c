@@ -1,0 +1,330 @@
+/* The part of Go's text/template that docker's --format uses in practice:
+ * text, actions of one pipeline ({{.Names | upper}}), fields and their
+ * chains, the .Label "key" method, string and number literals, docker's
+ * functions json upper lower title pad truncate, trim markers and comments.
+ * Control structures, variables and the other functions are refused with a
+ * parse error. Messages have Go's shape, since scripts may match them. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "template_nodes.h"
+
+static const char *const known_funcs[] = { "json", "upper", "lower", "title", "pad", "truncate", NULL };
+/* docker's or Go's, valid there, not done here. */
+static const char *const other_funcs[] = { "split", "join", "printf", "print", "println", "len", "index", "slice",
+                                           "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "html", "js",
+                                           "urlquery", "call", NULL };
+static const char *const keywords[] = { "if", "else", "end", "range", "with", "define", "template", "block",
+                                        "break", "continue", "nil", "true", "false", NULL };
+
+static bool in_list(const char *const *list, const char *s) {
+  for (; *list; list++)
+    if (strcmp(*list, s) == 0)
+      return true;
+  return false;
+}
+
+void cli_tpl_set_err(char *err, size_t len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, len, fmt, ap);
+  va_end(ap);
+}
+
+int cli_tpl_line_of(const char *src, size_t pos) {
+  int line = 1;
+  for (size_t i = 0; i < pos && src[i]; i++)
+    line += src[i] == '\n';
+  return line;
+}
+
+static void free_cmds(command_t *cmds, size_t n) {
+  for (size_t c = 0; c < n; c++) {
+    for (size_t i = 0; i < cmds[c].n; i++) {
+      operand_t *o = &cmds[c].ops[i];
+      free(o->src);
+      free(o->str);
+      for (size_t s = 0; s < o->nsegs; s++)
+        free(o->segs[s]);
+      free(o->segs);
+    }
+    free(cmds[c].ops);
+    free(cmds[c].src);
+  }
+  free(cmds);
+}
+
+void cli_template_free(cli_template_t *t) {
+  if (t == NULL)
+    return;
+  for (size_t i = 0; i < t->n; i++) {
+    free(t->nodes[i].text);
+    free_cmds(t->nodes[i].cmds, t->nodes[i].ncmds);
+  }
+  free(t->nodes);
+  free(t->src);
+  free(t);
+}
+
+static bool ident_char(char c) {
+  return isalnum((unsigned char)c) || c == '_' || ((unsigned char)c & 0x80);
+}
+
+static bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* A quoted ("..." with Go's escapes) or raw (`...`) string at p; its value
+ * in *out, its end in *end. false when unterminated. */
+static bool lex_string(const char *p, const char *stop, char **out, const char **end) {
+  char q = *p++;
+  size_t cap = (size_t)(stop - p) + 1, n = 0;
+  char *v = malloc(cap);
+  if (v == NULL)
+    return false;
+  for (; p < stop && *p != q; p++) {
+    if (q == '"' && *p == '\n')
+      break;
+    if (q == '"' && *p == '\\' && p + 1 < stop) {
+      p++;
+      switch (*p) {
+      case 'n': v[n++] = '\n'; break;
+      case 't': v[n++] = '\t'; break;
+      case 'r': v[n++] = '\r'; break;
+      default: v[n++] = *p; break; /* \" \\ and the rest as themselves */
+      }
+      continue;
+    }
+    v[n++] = *p;
+  }
+  v[n] = '\0';
+  if (p >= stop || *p != q) {
+    free(v);
+    return false;
+  }
+  *out = v;
+  *end = p + 1;
+  return true;
+}
+
+/* Parses the pipeline between a and b (the inside of {{ }}) at offset base. */
+static int parse_pipeline(const char *src, const char *a, const char *b, node_t *node, char *err, size_t errlen) {
+  int line = cli_tpl_line_of(src, (size_t)(a - src));
+  command_t *cmd = NULL;
+  const char *cmd_start = a, *last_end = a;
+  for (const char *p = a;;) {
+    while (p < b && is_space(*p))
+      p++;
+    if (p >= b || *p == '|') {
+      if (cmd == NULL || cmd->n == 0) {
+        cli_tpl_set_err(err, errlen, "template: :%d: missing value for command", line);
+        return -1;
+      }
+      if ((cmd->src = strndup(cmd_start, (size_t)(last_end - cmd_start))) == NULL)
+        goto oom;
+      if (p >= b)
+        return 0;
+      p++;
+      cmd = NULL;
+      continue;
+    }
+    if (cmd == NULL) {
+      command_t *grown = realloc(node->cmds, (node->ncmds + 1) * sizeof *grown);
+      if (grown == NULL)
+        goto oom;
+      node->cmds = grown;
+      cmd = &node->cmds[node->ncmds++];
+      memset(cmd, 0, sizeof *cmd);
+      cmd_start = p;
+    }
+    operand_t *ops = realloc(cmd->ops, (cmd->n + 1) * sizeof *ops);
+    if (ops == NULL)
+      goto oom;
+    cmd->ops = ops;
+    operand_t *o = &cmd->ops[cmd->n++];
+    memset(o, 0, sizeof *o);
+    o->pos = (size_t)(p - src);
+    const char *start = p;
+    if (*p == '.' && (p + 1 >= b || !ident_char(p[1]))) {
+      o->kind = OP_DOT;
+      p++;
+    } else if (*p == '.') {
+      o->kind = OP_FIELD;
+      while (p < b && *p == '.' && p + 1 < b && ident_char(p[1])) {
+        const char *s = ++p;
+        while (p < b && ident_char(*p))
+          p++;
+        char **segs = realloc(o->segs, (o->nsegs + 1) * sizeof *segs);
+        if (segs == NULL)
+          goto oom;
+        o->segs = segs;
+        if ((o->segs[o->nsegs++] = strndup(s, (size_t)(p - s))) == NULL)
+          goto oom;
+        if (o->nsegs == 2) /* Go places a chain at its second field */
+          o->pos = (size_t)(s - 1 - src);
+      }
+    } else if (*p == '"' || *p == '`') {
+      o->kind = OP_STRING;
+      if (!lex_string(p, b, &o->str, &p)) {
+        cli_tpl_set_err(err, errlen, "template: :%d: %s", line, *start == '"' ? "unterminated quoted string"
+                                                                        : "unterminated raw quoted string");
+        return -1;
+      }
+    } else if (isdigit((unsigned char)*p) || ((*p == '-' || *p == '+') && p + 1 < b && isdigit((unsigned char)p[1]))) {
+      o->kind = OP_NUMBER;
+      char *end;
+      o->num = strtol(p, &end, 10);
+      p = end;
+      if (p < b && !is_space(*p) && *p != '|') {
+        cli_tpl_set_err(err, errlen, "template: :%d: bad number syntax: \"%.*s\"", line, (int)(b - start), start);
+        return -1;
+      }
+    } else if (isalpha((unsigned char)*p) || *p == '_') {
+      o->kind = OP_FUNC;
+      while (p < b && ident_char(*p))
+        p++;
+      if ((o->str = strndup(start, (size_t)(p - start))) == NULL)
+        goto oom;
+      if (in_list(keywords, o->str) || in_list(other_funcs, o->str)) {
+        cli_tpl_set_err(err, errlen, "template: :%d: \"%s\" is not supported by berth's --format", line, o->str);
+        return -1;
+      }
+      if (!in_list(known_funcs, o->str)) {
+        cli_tpl_set_err(err, errlen, "template: :%d: function \"%s\" not defined", line, o->str);
+        return -1;
+      }
+      if (cmd->n > 1) { /* a function as an argument: Go calls it with none */
+        cli_tpl_set_err(err, errlen, "template: :%d: berth's --format takes no function as an argument: \"%s\"", line, o->str);
+        return -1;
+      }
+    } else if (*p == '$' || *p == '(' || *p == ')' || *p == ':' || *p == '=') {
+      cli_tpl_set_err(err, errlen, "template: :%d: \"%c\" (variables, parentheses) is not supported by berth's --format",
+              line, *p);
+      return -1;
+    } else {
+      cli_tpl_set_err(err, errlen, "template: :%d: unexpected \"%c\" in command", line, *p);
+      return -1;
+    }
+    if ((o->src = strndup(start, (size_t)(p - start))) == NULL)
+      goto oom;
+    last_end = p;
+    if (p < b && !is_space(*p) && *p != '|') {
+      cli_tpl_set_err(err, errlen, "template: :%d: unexpected \"%c\" in operand", line, *p);
+      return -1;
+    }
+  }
+oom:
+  cli_tpl_set_err(err, errlen, "out of memory");
+  return -1;
+}
+
+static int add_node(cli_template_t *t, node_t *n) {
+  node_t *grown = realloc(t->nodes, (t->n + 1) * sizeof *grown);
+  if (grown == NULL)
+    return -1;
+  t->nodes = grown;
+  t->nodes[t->n++] = *n;
+  return 0;
+}
+
+/* The end of the action that starts at p ("}}" outside strings), or NULL
+ * with Go's reason in *why. */
+static const char *action_end(const char *p, const char **why) {
+  *why = "unclosed action";
+  for (; *p; p++) {
+    if (*p == '"' || *p == '`') {
+      char q = *p;
+      for (p++; *p && *p != q && !(q == '"' && *p == '\n'); p++)
+        if (q == '"' && *p == '\\' && p[1])
+          p++;
+      if (*p != q) {
+        *why = q == '"' ? "unterminated quoted string" : "unterminated raw quoted string";
+        return NULL;
+      }
+    } else if (p[0] == '}' && p[1] == '}') {
+      return p;
+    }
+  }
+  return NULL;
+}
+
+cli_template_t *cli_template_parse(const char *text, char *err, size_t errlen) {
+  cli_template_t *t = calloc(1, sizeof *t);
+  if (t == NULL || (t->src = strdup(text)) == NULL) {
+    free(t);
+    cli_tpl_set_err(err, errlen, "out of memory");
+    return NULL;
+  }
+  const char *src = t->src, *p = src;
+  bool trim_next = false;
+  while (*p) {
+    const char *open = strstr(p, "{{");
+    const char *text_end = open ? open : p + strlen(p);
+    bool trim_left = open && open[2] == '-' && is_space(open[3]);
+    if (trim_next)
+      while (p < text_end && is_space(*p))
+        p++;
+    const char *te = text_end;
+    if (trim_left)
+      while (te > p && is_space(te[-1]))
+        te--;
+    if (te > p) {
+      node_t n = { .action = false, .text = strndup(p, (size_t)(te - p)) };
+      if (n.text == NULL || add_node(t, &n) < 0) {
+        free(n.text);
+        goto oom;
+      }
+    }
+    if (open == NULL)
+      break;
+    const char *why, *a = open + (trim_left ? 4 : 2), *close = action_end(a, &why);
+    if (close == NULL) {
+      cli_tpl_set_err(err, errlen, "template: :%d: %s", cli_tpl_line_of(src, (size_t)(open - src)), why);
+      goto fail;
+    }
+    const char *b = close;
+    trim_next = b - a >= 2 && b[-1] == '-' && is_space(b[-2]);
+    if (trim_next)
+      b -= 2;
+    while (a < b && is_space(*a))
+      a++;
+    if (b - a >= 2 && a[0] == '/' && a[1] == '*') { /* a comment: nothing to render */
+      while (b > a && is_space(b[-1]))
+        b--;
+      if (b - a < 4 || b[-2] != '*' || b[-1] != '/') {
+        cli_tpl_set_err(err, errlen, "template: :%d: comment ends before closing delimiter", cli_tpl_line_of(src, (size_t)(a - src)));
+        goto fail;
+      }
+    } else {
+      node_t n = { .action = true };
+      if (parse_pipeline(src, a, b, &n, err, errlen) < 0 || add_node(t, &n) < 0) {
+        free_cmds(n.cmds, n.ncmds);
+        if (!*err)
+          cli_tpl_set_err(err, errlen, "out of memory");
+        goto fail;
+      }
+    }
+    p = close + 2;
+  }
+  return t;
+oom:
+  cli_tpl_set_err(err, errlen, "out of memory");
+fail:
+  cli_template_free(t);
+  return NULL;
+}
+
+bool cli_template_uses(const cli_template_t *t, const char *field) {
+  for (size_t i = 0; t && i < t->n; i++)
+    for (size_t c = 0; c < t->nodes[i].ncmds; c++)
+      for (size_t k = 0; k < t->nodes[i].cmds[c].n; k++) {
+        const operand_t *o = &t->nodes[i].cmds[c].ops[k];
+        if (o->kind == OP_FIELD && strcmp(o->segs[0], field) == 0)
+          return true;
+        /* {{json .}} calls every method */
+        if (o->kind == OP_DOT && k == 1 && strcmp(t->nodes[i].cmds[c].ops[0].str ?: "", "json") == 0)
+          return true;
+      }
+  return false;
+}
