@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include "app.h"
 #include "ctr_rt.h"
+#include "ctr_topstats.h"
 #include "berth.h"
 #include "log.h"
 
@@ -39,6 +40,8 @@ static const api_handler_fn handlers[API_ROUTE__MAX] = {
     [API_ROUTE_CTR_RENAME] = api_handle_ctr_rename,
     [API_ROUTE_CTR_LOGS] = api_handle_ctr_logs,
     [API_ROUTE_CTR_DELETE] = api_handle_ctr_delete,
+    [API_ROUTE_CTR_TOP] = api_handle_ctr_top,
+    [API_ROUTE_CTR_STATS] = api_handle_ctr_stats,
 };
 
 static void usage(FILE *f) {

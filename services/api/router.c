@@ -35,6 +35,8 @@ static const api_route_t routes[] = {
     {"POST", "/containers/{name}/resize", API_ROUTE_CTR_RESIZE, 0},
     {"POST", "/containers/{name}/rename", API_ROUTE_CTR_RENAME, 0},
     {"GET", "/containers/{name}/logs", API_ROUTE_CTR_LOGS, 0},
+    {"GET", "/containers/{name}/top", API_ROUTE_CTR_TOP, 0},
+    {"GET", "/containers/{name}/stats", API_ROUTE_CTR_STATS, 0},
     {"DELETE", "/containers/{name}", API_ROUTE_CTR_DELETE, 0},
 };
 

@@ -58,8 +58,29 @@ view_in() {
   printf '%s\n' "$out"
   [ "$(printf '%s\n' "$out" | head -n 2 | tr '\n' ' ')" = "cgroup2 67108864 " ] && ! printf '%s\n' "$out" | grep -q WRITABLE
 }
+# The API on its socket (curl: the guest has no docker CLI).
+api() { curl -s --max-time 20 --unix-socket /run/berth/berth.sock "http://localhost$1"; }
+# stats_in NAME: GET /stats of a container under -m 64m --pids-limit 20 running
+# sleep: v2's memory.current/max, pids without the monitor, cpu.stat
+stats_in() {
+  j=$(api "/containers/$1/stats?stream=0")
+  printf '%s\n' "$j" | cut -c 1-600
+  lim=$(printf '%s' "$j" | sed -n 's/.*"memory_stats":{.*"limit":\([0-9]*\)}.*/\1/p')
+  use=$(printf '%s' "$j" | sed -n 's/.*"memory_stats":{"usage":\([0-9]*\).*/\1/p')
+  cpu=$(printf '%s' "$j" | sed -n 's/.*"cpu_stats":{"cpu_usage":{"total_usage":\([0-9]*\).*/\1/p')
+  pids=$(printf '%s' "$j" | sed -n 's/.*"pids_stats":{"current":\([0-9]*\),"limit":\([0-9]*\)}.*/\1 \2/p')
+  eq "memory limit" 67108864 "$lim" && [ "${use:-0}" -gt 0 ] && [ "$use" -lt "$lim" ] &&
+    [ "${cpu:-0}" -gt 0 ] && eq "pids current, limit" "1 20" "$pids"
+}
+# top_in NAME: GET /top lists sleep 300 alone (not the monitor), ps -ef's titles
+top_in() {
+  t=$(api "/containers/$1/top")
+  printf '%s\n' "$t" | cut -c 1-400
+  printf '%s' "$t" | grep -q '"Titles":\["UID","PID","PPID","C","STIME","TTY","TIME","CMD"\]' &&
+    printf '%s' "$t" | grep -q '"sleep 300"\]\]' && ! printf '%s' "$t" | grep -q 'berth-monitor\|\],\['
+}
 
-echo "1..17"
+echo "1..21"
 check "guest: cgroup v2 unified with memory, pids and cpu controllers" \
   sh -c "[ \"\$(stat -fc %T $cg)\" = cgroup2fs ] && grep -qw memory $cg/cgroup.controllers &&
     grep -qw pids $cg/cgroup.controllers && grep -qw cpu $cg/cgroup.controllers"
@@ -82,6 +103,8 @@ check "systemd backend: memory.max 64m, pids.max 20, cpu.max 0.5 CPU read back f
   limits_in "$scope" 67108864 20 "50000 100000"
 check "systemd backend: in the container, /sys/fs/cgroup is its scope (cgroup2, read-only): memory.max 64m" \
   view_in
+check "systemd backend: stats: memory within -m 64m, CPU used, pids 1 of 20 (monitor left out)" stats_in sd-limits
+check "systemd backend: top lists the container's sleep, not the monitor" top_in sd-limits
 berth rm -f sd-limits >/dev/null 2>&1
 check "systemd backend: the scope is gone after the container" \
   sh -c "i=0; while [ -d '$scope' ] && [ \$i -lt 50 ]; do sleep 0.1; i=\$((i+1)); done; [ ! -d '$scope' ]"
@@ -102,6 +125,8 @@ check "cgroupfs backend: memory.max 64m, pids.max 20, cpu.max 0.5 CPU in /sys/fs
   limits_in "$cg/berth/$id" 67108864 20 "50000 100000"
 check "cgroupfs backend: in the container, /sys/fs/cgroup is its cgroup (cgroup2, read-only): memory.max 64m" \
   view_in
+check "cgroupfs backend: stats: memory within -m 64m, CPU used, pids 1 of 20 (monitor left out)" stats_in fs-limits
+check "cgroupfs backend: top lists the container's sleep, not the monitor" top_in fs-limits
 berth rm -f fs-limits >/dev/null 2>&1
 check "cgroupfs backend: over -m 32m, OOM-killed: exit 137, State.OOMKilled true" oom fs-oom
 check "cgroupfs backend: a fork bomb stops at --pids-limit 20" bomb fs-bomb
