@@ -7,18 +7,7 @@
 # images; rename; container prune; --env-file; --help of every command.
 # The stock docker CLI, on the same engine, sees what berth did.
 
-bats_require_minimum_version 1.5.0
-load helpers
-load images-lib
-load containers-lib
-
-setup_file() {
-  ctr_setup_file
-}
-
-teardown_file() {
-  ctr_teardown_file
-}
+load containers-file
 
 setup() {
   img_setup_skip

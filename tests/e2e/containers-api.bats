@@ -7,22 +7,7 @@
 # Docker's status codes and messages, and records that survive a restart of
 # berth-apid. One engine for the file (containers-lib.bash).
 
-bats_require_minimum_version 1.5.0
-load helpers
-load images-lib
-load containers-lib
-
-setup_file() {
-  ctr_setup_file
-}
-
-teardown_file() {
-  ctr_teardown_file
-}
-
-setup() {
-  img_setup_skip
-}
+load containers-file
 
 # GET PATH -> "CODE BODY" in R, CODE and BODY.
 get() {

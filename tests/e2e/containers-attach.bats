@@ -5,22 +5,7 @@
 # containers API; services/api/ctr_attach.c, ctr_logs.c). One engine for
 # the file (containers-lib.bash).
 
-bats_require_minimum_version 1.5.0
-load helpers
-load images-lib
-load containers-lib
-
-setup_file() {
-  ctr_setup_file
-}
-
-teardown_file() {
-  ctr_teardown_file
-}
-
-setup() {
-  img_setup_skip
-}
+load containers-file
 
 # attach_raw PATH OUT [upgrade|plain] [SECONDS] [raw]: POST PATH on the
 # engine socket, reads the response until the engine closes it (or for

@@ -4,18 +4,7 @@
 # API; and nothing is left behind: no container record, no directory under
 # DATA_ROOT/containers, no cgroup, no monitor.
 
-bats_require_minimum_version 1.5.0
-load helpers
-load images-lib
-load containers-lib
-
-setup_file() {
-  ctr_setup_file
-}
-
-teardown_file() {
-  ctr_teardown_file
-}
+load containers-file
 
 setup() {
   img_setup_skip

@@ -8,22 +8,7 @@
 #   CVE-2022-0492  a writable cgroup release_agent
 #   Docker's masked and read-only paths of /proc and /sys
 
-bats_require_minimum_version 1.5.0
-load helpers
-load images-lib
-load containers-lib
-
-setup_file() {
-  ctr_setup_file
-}
-
-teardown_file() {
-  ctr_teardown_file
-}
-
-setup() {
-  img_setup_skip
-}
+load containers-file
 
 cap_of() {
   awk -v k="$1" '$1 == k { print $2 }' <<<"$output"

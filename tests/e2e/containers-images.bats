@@ -3,22 +3,7 @@
 # `image prune` (apid tells imaged which images its containers use), and a
 # container's layers survive a forced untag.
 
-bats_require_minimum_version 1.5.0
-load helpers
-load images-lib
-load containers-lib
-
-setup_file() {
-  ctr_setup_file
-}
-
-teardown_file() {
-  ctr_teardown_file
-}
-
-setup() {
-  img_setup_skip
-}
+load containers-file
 
 image_id() { dk image inspect -f '{{.Id}}' "$1"; }
 

@@ -6,24 +6,10 @@
 # is reported by /probe (tests/e2e/probe/ctr-probe.c) from inside it;
 # what the host sees is read from /proc and DATA_ROOT here.
 
-bats_require_minimum_version 1.5.0
-load helpers
-load images-lib
-load containers-lib
-
 # "allow-privileged": true, so that seccomp=unconfined is allowed and the
 # default profile can be compared with no profile.
-setup_file() {
-  CTR_ALLOW_PRIVILEGED=true ctr_setup_file
-}
-
-teardown_file() {
-  ctr_teardown_file
-}
-
-setup() {
-  img_setup_skip
-}
+CTR_ALLOW_PRIVILEGED=true
+load containers-file
 
 # The value of one "Key value" line of the probe's caps output.
 cap_of() {

@@ -6,22 +6,7 @@
 # starts always containers, not unless-stopped ones a user stopped, and
 # leaves running ones alone. Timings are generous (2-core CI machines).
 
-bats_require_minimum_version 1.5.0
-load helpers
-load images-lib
-load containers-lib
-
-setup_file() {
-  ctr_setup_file
-}
-
-teardown_file() {
-  ctr_teardown_file
-}
-
-setup() {
-  img_setup_skip
-}
+load containers-file
 
 # Waits until `docker inspect -f FORMAT $1` prints $3 (up to $4 s, default 30).
 wait_inspect() {

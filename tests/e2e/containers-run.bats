@@ -7,22 +7,7 @@
 # nothing; container prune; and the HTTP status codes of the runtime
 # endpoints (curl on the socket).
 
-bats_require_minimum_version 1.5.0
-load helpers
-load images-lib
-load containers-lib
-
-setup_file() {
-  ctr_setup_file
-}
-
-teardown_file() {
-  ctr_teardown_file
-}
-
-setup() {
-  img_setup_skip
-}
+load containers-file
 
 # HTTP status of METHOD PATH (curl on the socket; no body).
 code() {

@@ -6,22 +6,7 @@
 # without a trace. The executor is restarted the way the helpers start it
 # (systemd-socket-activate, same DATA_ROOT and RUN_ROOT).
 
-bats_require_minimum_version 1.5.0
-load helpers
-load images-lib
-load containers-lib
-
-setup_file() {
-  ctr_setup_file
-}
-
-teardown_file() {
-  ctr_teardown_file
-}
-
-setup() {
-  img_setup_skip
-}
+load containers-file
 
 # Starts container $1 running `echo started; sleep 1000` and waits for its
 # log line; sets CID, CPID (host pid) and CSTART (its start time).

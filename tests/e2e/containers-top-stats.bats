@@ -9,18 +9,7 @@
 # container, stream=1 one frame a second, docker stats --no-stream and
 # streaming.
 
-bats_require_minimum_version 1.5.0
-load helpers
-load images-lib
-load containers-lib
-
-setup_file() {
-  ctr_setup_file
-}
-
-teardown_file() {
-  ctr_teardown_file
-}
+load containers-file
 
 setup() {
   img_setup_skip

@@ -6,18 +6,7 @@
 # bad requests. The cases are in sdk/containers_sdk.py. One engine for the
 # file (containers-lib.bash); nothing may be left behind (teardown checks).
 
-bats_require_minimum_version 1.5.0
-load helpers
-load images-lib
-load containers-lib
-
-setup_file() {
-  ctr_setup_file
-}
-
-teardown_file() {
-  ctr_teardown_file
-}
+load containers-file
 
 setup() {
   img_setup_skip
