@@ -4,6 +4,7 @@
 #include <string.h>
 #include "app.h"
 #include "ctr_rt.h" /* ctr_from_request */
+#include "events.h"
 #include "log.h"
 
 void api_handle_ctr_rename(api_request_t *r) {
@@ -35,5 +36,8 @@ void api_handle_ctr_rename(api_request_t *r) {
     return;
   }
   log_info("container %s renamed from %s to %s", c->id, old, c->name);
+  char old_path[131]; /* dockerd's oldName is the old Name, with its '/' */
+  snprintf(old_path, sizeof old_path, "/%s", old);
+  api_event_ctr(c, "rename", "oldName", old_path, NULL);
   api_reply(r, 204, NULL, "", 0, NULL);
 }

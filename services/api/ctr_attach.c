@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ctr_rt.h"
+#include "events.h"
 #include "log.h"
 
 /* Held output beyond this blocks the channel (the container waits); then
@@ -404,6 +405,7 @@ void api_handle_ctr_attach(api_request_t *r) {
     client_free(cl);
     return;
   }
+  api_event_ctr(c, "attach", NULL);
   if (stream) {
     /* live output is held from now on: before the replay first reads the log */
     cl->rt = rt;

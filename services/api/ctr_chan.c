@@ -16,6 +16,7 @@
 #include "chanmsg.h"
 #include "ctr_restart.h"
 #include "ctr_rt.h"
+#include "events.h"
 #include "log.h"
 
 #define CHAN_READS_PER_WAKEUP 32
@@ -165,6 +166,12 @@ void ctr_rt_exited(api_app_t *app, api_ctr_t *c, int exit_code, bool oom, int64_
   c->pid = 0;
   ctr_persist(app, c);
   log_info("container %.12s exited with code %d%s", c->id, exit_code, oom ? " (OOM killed)" : "");
+  char code[12], secs[24]; /* dockerd's "die": exitCode and execDuration in whole seconds */
+  snprintf(code, sizeof code, "%d", exit_code);
+  snprintf(secs, sizeof secs, "%lld", c->started_ns > 0 ? (long long)((c->finished_ns - c->started_ns) / 1000000000) : 0LL);
+  if (oom)
+    api_event_ctr(c, "oom", NULL);
+  api_event_ctr(c, "die", "exitCode", code, "execDuration", secs, NULL);
   ctr_runtime_t *rt = ctr_rt(app, c);
   if (rt == NULL)
     return;

@@ -13,6 +13,7 @@
 #include <time.h>
 #include "app.h"
 #include "ctr_json.h"
+#include "events.h"
 #include "log.h"
 
 typedef struct {
@@ -131,6 +132,7 @@ static void on_exec_created(berth_conn_t *conn, berth_msg_t *reply, void *userda
   }
   c->reserved = false; /* the record holds the name now */
   log_info("container %s (%s) created from %s", c->id, c->name, c->image_id);
+  api_event_ctr(rec, "create", NULL);
   struct json_object *o = json_object_new_object();
   json_object_object_add(o, "Id", json_object_new_string(c->id));
   json_object_object_add(o, "Warnings", json_object_get(c->req.warnings));

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include "ctr_rt.h"
+#include "events.h"
 #include "log.h"
 
 typedef struct {
@@ -41,6 +42,7 @@ static void on_deleted(api_app_t *app, const char *id, int e, const char *msg, c
     return;
   }
   ctr_rt_release(app, c, true);
+  api_event_ctr(c, "destroy", NULL); /* its files are gone: the record follows */
   berth_error_t err = NULL;
   if (ctr_remove(app->ctrs, c, &err) < 0) {
     char m[512];
@@ -214,6 +216,7 @@ static void prune_next(prune_t *p) {
     berth_error_release(&err);
     free(it);
   }
+  api_event_prune("container", (uint64_t)p->reclaimed);
   if (api_request_pending(p->r)) {
     struct json_object *o = json_object_new_object();
     size_t nd = json_object_array_length(p->deleted);

@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "ctr_restart.h"
 #include "ctr_rt.h"
+#include "events.h"
 #include "log.h"
 
 /* Upper bound on a start (layers, mounts, cgroups, exec) before the request fails. */
@@ -77,6 +78,7 @@ static void on_start_reply(berth_conn_t *conn, berth_msg_t *reply, void *userdat
       c->uid_base = st->uid_base;
     ctr_persist(app, c);
     log_info("container %.12s started (pid %d)", c->id, (int)c->pid);
+    api_event_ctr(c, "start", NULL); /* before the channel can report the exit */
     ctr_chan_go_live(rt);
     op->done(app, op->id, 204, NULL, op->ud);
     goto out;
@@ -229,6 +231,8 @@ void api_handle_ctr_resize(api_request_t *r) {
     int n = snprintf(msg, sizeof msg, "%ld %ld", h, w);
     if (ctr_chan_send(ctr_rt(app, c), CHANNEL_RESIZE, msg, (size_t)n) < 0)
       log_warn("container %.12s: resize not sent to its monitor", c->id);
+    else
+      api_event_ctr(c, "resize", "height", hs, "width", ws, NULL);
   }
   api_reply(r, 200, "text/plain; charset=utf-8", "", 0, NULL);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "ctr_restart.h"
 #include "ctr_rt.h"
+#include "events.h"
 #include "log.h"
 
 #define DEFAULT_STOP_TIMEOUT 10
@@ -24,6 +25,7 @@ typedef struct {
   ctr_done_fn done;
   void *ud;
   bool answered, kill_sent;
+  bool is_stop;            /* a stop: the "stop" event follows the exit */
   bool answer_on_signal;   /* a plain kill: answered once the signal is delivered */
   sd_event_source *timer;
 } sigwait_t;
@@ -47,6 +49,8 @@ static void on_exit_hook(api_app_t *app, api_ctr_t *c, bool exited, void *ud) {
   sigwait_t *op = ud;
   if (c->rt)
     c->rt->stopping = false;
+  if (exited && op->is_stop && !op->answered)
+    api_event_ctr(c, "stop", NULL);
   answer(op, exited ? 204 : 409, exited ? NULL : "the container was removed meanwhile");
   op_unref(op);
 }
@@ -80,6 +84,9 @@ static int send_signal(sigwait_t *op, int sig) {
     berth_error_release(&err);
     return -1;
   }
+  char signo[12]; /* dockerd logs "kill" once the signal is on its way, before the "die" */
+  snprintf(signo, sizeof signo, "%d", sig);
+  api_event_ctr(ctr_by_id(op->app, op->id), "kill", "signal", signo, NULL);
   return 0;
 }
 
@@ -147,6 +154,7 @@ void ctr_stop(api_app_t *app, api_ctr_t *c, int timeout_s, ctr_done_fn done, voi
   if (c->restart_pending && c->status != CTR_RUNNING) {
     /* waiting for a policy restart: canceling it is the stop (at once, as dockerd) */
     ctr_restart_manual_kill(app, c, stop_signal(c));
+    api_event_ctr(c, "stop", NULL);
     done(app, c->id, 204, NULL, ud);
     return;
   }
@@ -159,6 +167,7 @@ void ctr_stop(api_app_t *app, api_ctr_t *c, int timeout_s, ctr_done_fn done, voi
     done(app, c->id, 500, "out of memory", ud);
     return;
   }
+  op->is_stop = true;
   c->rt->stopping = true;
   ctr_restart_manual_kill(app, c, stop_signal(c));
   if (send_signal(op, stop_signal(c)) < 0)
@@ -253,6 +262,8 @@ static void restart_started(api_app_t *app, const char *id, unsigned status, con
   api_ctr_t *c = ctr_by_id(app, id);
   if (c && c->rt)
     c->rt->restarting = false;
+  if (c && status < 300)
+    api_event_ctr(c, "restart", NULL);
   rs->done(app, id, status == 304 ? 204 : status, msg, rs->ud);
   free(rs);
 }

@@ -5,9 +5,11 @@
  * the executor checks it can open every layer). Query parameters follow
  * dockerd 20.10 (api/server/router/image/image_routes.go). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "app.h"
+#include "events.h"
 #include "log.h"
 
 /* Image names: a reference is at most 255 + tag + digest; anything far
@@ -147,6 +149,19 @@ static void uses_free(uses_t *u) {
   free(u->ptrs);
 }
 
+/* A remove or prune report: its untag, delete (and prune) events, then the reply. */
+static void on_removed(berth_conn_t *c, berth_msg_t *reply, void *userdata) {
+  char *doc = NULL;
+  size_t len = 0;
+  berth_error_t err = NULL;
+  if (reply && reply->env->op_case == BERTH__IPC__ENVELOPE__OP_DOCUMENT && reply->nfds == 1 &&
+      api_document_read(reply->fds[0], reply->env->document->size, API_DOCUMENT_MAX, &doc, &len, &err) == 0)
+    api_event_image_report(doc);
+  berth_error_release(&err);
+  free(doc);
+  on_document(c, reply, userdata);
+}
+
 void api_handle_image_delete(api_request_t *r) {
   const char *name = image_name(r);
   if (name == NULL)
@@ -162,7 +177,7 @@ void api_handle_image_delete(api_request_t *r) {
   berth_envelope_t env = BERTH__IPC__ENVELOPE__INIT;
   env.op_case = BERTH__IPC__ENVELOPE__OP_IMAGE_REMOVE;
   env.image_remove = &q;
-  api_image_call(r, &env, NULL, 0, on_document, API_IMAGE_TIMEOUT_USEC, "image remove");
+  api_image_call(r, &env, NULL, 0, on_removed, API_IMAGE_TIMEOUT_USEC, "image remove");
   uses_free(&u);
 }
 
@@ -177,19 +192,55 @@ void api_handle_images_prune(api_request_t *r) {
   berth_envelope_t env = BERTH__IPC__ENVELOPE__INIT;
   env.op_case = BERTH__IPC__ENVELOPE__OP_IMAGE_PRUNE;
   env.image_prune = &q;
-  api_image_call(r, &env, NULL, 0, on_document, API_IMAGE_TIMEOUT_USEC, "image prune");
+  api_image_call(r, &env, NULL, 0, on_removed, API_IMAGE_TIMEOUT_USEC, "image prune");
   uses_free(&u);
 }
 
 /* ---- tag: Ok -> 201 with no body, like dockerd ---- */
 
+/* The new reference as dockerd names it in the "tag" event (FamiliarString). */
+static void tag_ref(api_request_t *r, char *out, size_t size) {
+  const char *repo = api_request_query(r, "repo"), *tag = api_request_query(r, "tag");
+  repo = repo ? repo : "";
+  if (strncmp(repo, "docker.io/library/", 18) == 0)
+    repo += 18;
+  else if (strncmp(repo, "docker.io/", 10) == 0)
+    repo += 10;
+  snprintf(out, size, "%s:%s", repo, tag && tag[0] ? tag : "latest");
+}
+
+/* The tag is made: its image's id for the event, then the 201. */
+static void on_tag_resolved(berth_conn_t *c, berth_msg_t *reply, void *userdata) {
+  api_request_t *r = userdata;
+  char ref[1024];
+  tag_ref(r, ref, sizeof ref);
+  if (reply && reply->env->op_case == BERTH__IPC__ENVELOPE__OP_IMAGE_RESOLVE_REPLY)
+    api_event_image(reply->env->image_resolve_reply->image_id, ref, "tag");
+  else
+    log_warn("image tag: no event for %s: its image could not be resolved", ref);
+  if (api_request_pending(r))
+    api_reply(r, 201, NULL, "", 0, NULL);
+  if (reply)
+    berth_msg_release(reply);
+  api_request_unref(r);
+}
+
 static void on_tag(berth_conn_t *c, berth_msg_t *reply, void *userdata) {
   api_request_t *r = userdata;
   if (api_request_pending(r)) {
-    if (reply && reply->env->op_case == BERTH__IPC__ENVELOPE__OP_OK)
-      api_reply(r, 201, NULL, "", 0, NULL);
-    else
+    if (reply && reply->env->op_case == BERTH__IPC__ENVELOPE__OP_OK) {
+      char ref[1024];
+      tag_ref(r, ref, sizeof ref);
+      Berth__Ipc__ImageResolveRequest q = BERTH__IPC__IMAGE_RESOLVE_REQUEST__INIT;
+      q.name = ref;
+      berth_envelope_t env = BERTH__IPC__ENVELOPE__INIT;
+      env.op_case = BERTH__IPC__ENVELOPE__OP_IMAGE_RESOLVE;
+      env.image_resolve = &q;
+      if (api_image_call(r, &env, NULL, 0, on_tag_resolved, API_IMAGE_TIMEOUT_USEC, "image resolve") < 0)
+        log_warn("image tag: no event for %s", ref);
+    } else {
       api_reply_ipc_failure(r, reply, "berth-imaged", "image tag");
+    }
   }
   if (reply)
     berth_msg_release(reply);

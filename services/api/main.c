@@ -8,6 +8,7 @@
 #include "app.h"
 #include "ctr_rt.h"
 #include "ctr_topstats.h"
+#include "events.h"
 #include "berth.h"
 #include "log.h"
 
@@ -42,6 +43,7 @@ static const api_handler_fn handlers[API_ROUTE__MAX] = {
     [API_ROUTE_CTR_DELETE] = api_handle_ctr_delete,
     [API_ROUTE_CTR_TOP] = api_handle_ctr_top,
     [API_ROUTE_CTR_STATS] = api_handle_ctr_stats,
+    [API_ROUTE_EVENTS] = api_handle_events,
 };
 
 static void usage(FILE *f) {
@@ -112,6 +114,7 @@ int main(int argc, char **argv) {
   app.svc = NULL;
   api_server_free(server);
   ctr_registry_free(app.ctrs);
+  api_events_shutdown();
   ctr_policy_release(&app.policy);
   return rc;
 }

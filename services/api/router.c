@@ -38,6 +38,7 @@ static const api_route_t routes[] = {
     {"GET", "/containers/{name}/top", API_ROUTE_CTR_TOP, 0},
     {"GET", "/containers/{name}/stats", API_ROUTE_CTR_STATS, 0},
     {"DELETE", "/containers/{name}", API_ROUTE_CTR_DELETE, 0},
+    {"GET", "/events", API_ROUTE_EVENTS, 0},
 };
 
 const api_route_t *api_route_table(size_t *n) {

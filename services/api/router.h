@@ -52,6 +52,7 @@ typedef enum {
   API_ROUTE_CTR_DELETE,        /* DELETE /containers/{name}?force=&v= */
   API_ROUTE_CTR_TOP,           /* GET /containers/{name}/top?ps_args= */
   API_ROUTE_CTR_STATS,         /* GET /containers/{name}/stats?stream=&one-shot= */
+  API_ROUTE_EVENTS,            /* GET /events?since=&until=&filters= */
   API_ROUTE__MAX,
 } api_route_id_t;
 
