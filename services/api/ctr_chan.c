@@ -297,6 +297,7 @@ static int handle(ctr_runtime_t *rt, const chan_msg_t *m) {
       log_warn("container %.12s: its monitor reports pid %lld, the record says %d", c->id, (long long)m->a,
                (int)c->pid);
     c->pid = (pid_t)m->a;
+    ctr_logs_rotated(rt); /* its log exists now: followers that found none look again */
     return 1;
   case CHANNEL_STDOUT:
   case CHANNEL_STDERR:

@@ -302,7 +302,8 @@ static void scan_commit(ctr_follow_t *f) {
 
 /* The walk reached ENOENT (or the limit): consistent if index 0 did not change. */
 static void scan_ends(ctr_follow_t *f) {
-  if (f->nscan == 0) {
+  api_ctr_t *c = ctr_by_id(f->app, f->id); /* not running: nothing rotates, no check (rm may delete the files) */
+  if (f->nscan == 0 || c == NULL || c->status != CTR_RUNNING) {
     scan_commit(f);
     return;
   }
@@ -509,6 +510,11 @@ static void start_reply(ctr_follow_t *f) {
       ctr_chan_update_subscription(rt);
     }
   }
+  /* No log yet (the monitor was starting) or exited meanwhile: scan again now, not at the next poll
+   * (the monitor's hello, sent once its log exists, may be past; an rm could delete the files first) */
+  bool again = f->exited || f->nfds == 0;
+  f->rotated |= again;
+  f->scan_wait = f->scan_wait && !again;
   api_reply_stream(f->r, 200, "application/vnd.docker.raw-stream", NULL);
 }
 

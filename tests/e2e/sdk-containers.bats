@@ -26,6 +26,10 @@ sdk() {
   sdk run_output
 }
 
+@test "docker-py: 400 quick containers.run calls in a row: no output lost (logs followed from the start)" {
+  sdk run_many
+}
+
 @test "docker-py: run -d, inspect attributes, list filters, logs, stop, wait, start, restart, kill, rename, remove" {
   sdk lifecycle
 }
