@@ -213,20 +213,7 @@ same_as_docker() {
   local norm='s/"(RunningFor|CreatedSince)":"[^"]*"/"\1":"T"/g; s/"Status":"Up [^"]*"/"Status":"Up T"/g;'
   norm+=' s/(Less than a second|About a minute|1 second|[0-9]+ (seconds|minutes)) ago/T ago/g;'
   norm+=' s/Up (Less than a second|About a minute|1 second|[0-9]+ (seconds|minutes))/Up T/g'
-  run --separate-stderr timeout -k 5 60 "$BERTH_CLI" "$@"
-  local b_out b_err b_status=$status
-  b_out=$(sed -E "$norm" <<<"$output")
-  b_err=$stderr
-  run --separate-stderr timeout -k 5 60 "$DOCKER" "$@"
-  local d_out d_err=$stderr d_status=$status
-  d_out=$(sed -E "$norm" <<<"$output")
-  echo "# berth|docker $*: status $b_status|$d_status"
-  echo "$b_out" | head -n 20
-  if [[ $b_out != "$d_out" || $b_err != "$d_err" || $b_status != "$d_status" ]]; then
-    echo "# differs from docker:"
-    diff <(echo "$b_out"; echo "$b_err") <(echo "$d_out"; echo "$d_err") | head -n 30
-    return 1
-  fi
+  same_as_docker_with "$norm" "$@"
 }
 
 @test "ps: -a, -q, --no-trunc, --filter, --format json (JSON lines); the docker CLI sees the same" {

@@ -11,16 +11,6 @@ setup() {
   command -v python3 >/dev/null || skip "python3 missing"
 }
 
-# GET PATH -> "STATUS BODY".
-get() {
-  curl -s --max-time 30 --unix-socket "$SOCK" -w '\n%{http_code}' "http://localhost$1" | {
-    local body code
-    body=$(cat)
-    code=${body##*$'\n'}
-    body=${body%$'\n'*}
-    printf '%s %s\n' "$code" "$body"
-  }
-}
 
 now() { date +%s.%N; }
 
@@ -90,11 +80,11 @@ PY
 }
 
 @test "events: bad since, until before since and bad filters are 400s" {
-  run get '/events?since=abc'
+  run api_get_status '/events?since=abc'
   [[ "$output" == "400 "*"invalid value for 'since'"* ]]
-  run get '/events?since=20&until=10'
+  run api_get_status '/events?since=20&until=10'
   [[ "$output" == '400 {"message":"`since` time (20) cannot be after `until` time (10)"}' ]]
-  run get '/events?filters=%5B1%5D&until=1'
+  run api_get_status '/events?filters=%5B1%5D&until=1'
   [[ "$output" == "400 "* ]]
 }
 
@@ -167,7 +157,7 @@ PY
   done
   for i in $(seq 25); do dk rm "evbig$i" >/dev/null; done
   touch "$done"
-  run get /_ping
+  run api_get_status /_ping
   [ "$output" = "200 OK" ]
   local st=0
   wait "$pid" || st=$?

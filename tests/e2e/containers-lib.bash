@@ -125,13 +125,21 @@ dk() {
 # POST JSON to the API: api_post PATH BODY -> "STATUS BODY" on stdout.
 api_post() {
   curl -s --max-time 30 --unix-socket "$SOCK" -X POST -H 'Content-Type: application/json' \
-    --data-binary "$2" -w '\n%{http_code}' "http://localhost$1" | {
-    local body code
-    body=$(cat)
-    code=${body##*$'\n'}
-    body=${body%$'\n'*}
-    printf '%s %s\n' "$code" "$body"
-  }
+    --data-binary "$2" -w '\n%{http_code}' "http://localhost$1" | _api_status_body
+}
+
+# GET from the API: api_get_status PATH -> "STATUS BODY" on stdout (helpers.bash api_get: the body only).
+api_get_status() {
+  curl -s --max-time 30 --unix-socket "$SOCK" -w '\n%{http_code}' "http://localhost$1" | _api_status_body
+}
+
+# curl's "BODY\nCODE" (-w) as "CODE BODY".
+_api_status_body() {
+  local body code
+  body=$(cat)
+  code=${body##*$'\n'}
+  body=${body%$'\n'*}
+  printf '%s %s\n' "$code" "$body"
 }
 
 # The full id of container $1 (name or id).

@@ -17,16 +17,6 @@ setup() {
   command -v python3 >/dev/null || skip "python3 missing"
 }
 
-# GET PATH -> "STATUS BODY" (one line of status, then the body).
-get() {
-  curl -s --max-time 30 --unix-socket "$SOCK" -w '\n%{http_code}' "http://localhost$1" | {
-    local body code
-    body=$(cat)
-    code=${body##*$'\n'}
-    body=${body%$'\n'*}
-    printf '%s %s\n' "$code" "$body"
-  }
-}
 
 # py EXPR-SCRIPT: runs python3 with the JSON document of stdin as `j`.
 py() {
@@ -91,23 +81,23 @@ py() {
   echo "top: $row"
   echo "ps:  $ps_row"
   [[ $row == "$ps_row" ]]
-  run get /containers/top2/top
+  run api_get_status /containers/top2/top
   [[ ${output%% *} == 200 ]]
   py 'assert j["Titles"] == ["UID","PID","PPID","C","STIME","TTY","TIME","CMD"], j; assert len(j["Processes"]) == 1 and j["Processes"][0][7] == "sleep 1003", j' <<<"${output#* }"
 }
 
 @test "top: 404 for a missing container, 409 for a stopped one, 400 for ps_args berth does not build" {
-  run get /containers/nosuch/top
+  run api_get_status /containers/nosuch/top
   [[ $output == '404 {"message":"No such container: nosuch"}' ]]
   dk create --name top3 busybox true >/dev/null
   local id
   id=$(ctr_id top3)
-  run get /containers/top3/top
+  run api_get_status /containers/top3/top
   [[ $output == "409 {\"message\":\"Container $id is not running\"}" ]]
   d top top3
   [[ $status -ne 0 && $output == *"Container $id is not running"* ]]
   dk run -d --name top4 busybox sleep 1004 >/dev/null
-  run get '/containers/top4/top?ps_args=-o%20pid,comm'
+  run api_get_status '/containers/top4/top?ps_args=-o%20pid,comm'
   echo "$output"
   [[ ${output%% *} == 400 && $output == *'-o pid,comm'*'is not supported'*'-ef'*'aux'* ]]
 }
@@ -117,7 +107,7 @@ py() {
   local id
   id=$(ctr_id st1)
   sleep 0.5
-  run get /containers/st1/stats?stream=0
+  run api_get_status /containers/st1/stats?stream=0
   [[ ${output%% *} == 200 ]]
   py '
 keys = ["read","preread","pids_stats","blkio_stats","num_procs","storage_stats","cpu_stats","precpu_stats","memory_stats","name","id"]
@@ -138,7 +128,7 @@ assert j["num_procs"] == 0 and j["storage_stats"] == {}
   # tries (the 2-core CI machines run other suites beside this one)
   local i busy=0
   for i in 1 2 3 4 5; do
-    run get /containers/st1/stats?stream=0
+    run api_get_status /containers/st1/stats?stream=0
     py '
 c, p = j["cpu_stats"], j["precpu_stats"]
 pct = (c["cpu_usage"]["total_usage"] - p["cpu_usage"]["total_usage"]) / (c["system_cpu_usage"] - p["system_cpu_usage"]) * c["online_cpus"] * 100
@@ -146,11 +136,11 @@ print(pct); assert pct > 50' <<<"${output#* }" && busy=1 && break
   done
   ((busy))
   # one-shot=1: at once, nothing primed; stream and one-shot together: dockerd's 400
-  run get '/containers/st1/stats?stream=0&one-shot=1'
+  run api_get_status '/containers/st1/stats?stream=0&one-shot=1'
   py 'assert j["precpu_stats"]["cpu_usage"]["total_usage"] == 0 and j["preread"] == "0001-01-01T00:00:00Z", j' <<<"${output#* }"
-  run get '/containers/st1/stats?stream=1&one-shot=1'
+  run api_get_status '/containers/st1/stats?stream=1&one-shot=1'
   [[ $output == '400 {"message":"cannot have stream=true and one-shot=true"}' ]]
-  run get /containers/nosuch/stats?stream=0
+  run api_get_status /containers/nosuch/stats?stream=0
   [[ $output == '404 {"message":"No such container: nosuch"}' ]]
 }
 
@@ -175,7 +165,7 @@ assert j["PIDs"] == "1", j
 assert j["NetIO"] and j["BlockIO"], j
 ' <<<"$output"
   # a bridge network: its eth0 is counted (networks has interfaces, lo left out)
-  run get /containers/st2/stats?stream=0
+  run api_get_status /containers/st2/stats?stream=0
   py 'n = j.get("networks"); assert n is None or ("lo" not in n and all("rx_bytes" in v for v in n.values())), n' <<<"${output#* }"
 }
 
@@ -183,7 +173,7 @@ assert j["NetIO"] and j["BlockIO"], j
   dk create --name st3 busybox true >/dev/null
   local id
   id=$(ctr_id st3)
-  run get /containers/st3/stats?stream=0
+  run api_get_status /containers/st3/stats?stream=0
   py '
 assert j["name"] == "/st3" and j["id"] == "'"$id"'" and j["read"] == "0001-01-01T00:00:00Z", j
 assert j["memory_stats"] == {} and j["pids_stats"] == {} and "networks" not in j, j

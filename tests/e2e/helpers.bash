@@ -163,6 +163,28 @@ api_get() {
   curl -s --max-time 10 --unix-socket "$SOCK" "$@" "http://localhost$path"
 }
 
+# berth and the stock docker CLI ($DOCKER, pointed at $SOCK) with the same
+# arguments: stdout (after the sed -E program NORM, which evens out what
+# depends on the clock: the two run a moment apart), stderr and exit status
+# must be equal.   same_as_docker_with NORM ARGS...
+same_as_docker_with() {
+  local norm=$1
+  shift
+  run --separate-stderr timeout -k 5 60 "$BERTH_CLI" "$@"
+  local b_out b_err=$stderr b_status=$status
+  b_out=$(sed -E "$norm" <<<"$output")
+  run --separate-stderr timeout -k 5 60 env DOCKER_HOST="unix://$SOCK" DOCKER_CONFIG="$T/docker-config" "$DOCKER" "$@"
+  local d_out d_err=$stderr d_status=$status
+  d_out=$(sed -E "$norm" <<<"$output")
+  echo "# berth|docker $*: status $b_status|$d_status"
+  echo "$b_out" | head -n 20
+  if [[ $b_out != "$d_out" || $b_err != "$d_err" || $b_status != "$d_status" ]]; then
+    echo "# differs from docker:"
+    diff <(echo "$b_out"; echo "$b_err") <(echo "$d_out"; echo "$d_err") | head -n 30
+    return 1
+  fi
+}
+
 # Status code of GET PATH.
 api_status() {
   curl -s --max-time 10 -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "http://localhost$1"
