@@ -448,6 +448,7 @@ static const api_stream_ops_t log_ops = {.read = log_read, .done = log_done};
 void ctr_logs_rotated(ctr_runtime_t *rt) {
   for (ctr_follow_t *f = rt->follows; f; f = f->next) {
     f->rotated = true;
+    f->scan_wait = false; /* news (a rotation, or the hello: the log exists): scan now, not at the next poll */
     wake(f);
   }
 }
