@@ -37,9 +37,13 @@ cli_sh() {
 }
 
 # The CLI on a pseudo-terminal (script(1)); $output is what the terminal showed.
+# timeout stays in the terminal's foreground process group (--foreground):
+# script runs the line with $SHELL, and when that is not bash (unset: sh) the
+# shell forks timeout, whose own group would be a background one, stopped by
+# SIGTTOU as soon as the CLI puts the terminal in raw mode.
 cli_tty() {
   local cmd
-  printf -v cmd '%q ' timeout -k 5 60 "$BERTH_CLI" "$@"
+  printf -v cmd '%q ' timeout --foreground -k 5 60 "$BERTH_CLI" "$@"
   run script -qec "$cmd" /dev/null </dev/null
   echo "# (tty) berth $*: status $status"
   echo "$output" | cat -v | head -n 40
