@@ -51,9 +51,26 @@ def count_test(entry):
     return passed, failed, skipped
 
 
+def failure_details(entry, budget=6):
+    """The first failing subtests of a test and their first diagnostic
+    lines, short: CI logs are often read only from their end."""
+    out, lines = [], (entry.get('stdout') or '').splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith('not ok') or len(out) >= budget:
+            continue
+        out.append('  ' + line[:160])
+        diag = [l for l in lines[i + 1:i + 12] if l.startswith('#')][:3]
+        out.extend('    ' + l[:160] for l in diag)
+    if not out:
+        out.append(f"  (no failing subtest; meson: {entry.get('result')}, "
+                   f"{entry.get('duration', 0):.0f} s)")
+    return out[:budget * 2]
+
+
 def main(args):
     total = [0, 0, 0]
     failed_tests = []
+    details = []
     for arg in args:
         label, _, rest = arg.partition('=')
         build, _, failed_step = rest.partition(':')
@@ -75,8 +92,12 @@ def main(args):
                 counts = [a + b for a, b in zip(counts, c)]
                 if c[1]:
                     failed_tests.append(f"{label}: {entry.get('name')} ({entry.get('result')})")
+                    details.append((f"{label}: {entry.get('name')}", failure_details(entry)))
         print(f'{label}: {counts[0]} passed, {counts[1]} failed, {counts[2]} skipped')
         total = [a + b for a, b in zip(total, counts)]
+    for name, lines in details:
+        print(f'failure in {name}:')
+        print('\n'.join(lines))
     for t in failed_tests:
         print(f'FAILED {t}')
     print(f'berth: {total[0]} passed, {total[1]} failed, {total[2]} skipped')
