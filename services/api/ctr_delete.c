@@ -20,7 +20,15 @@ typedef struct {
   ctr_done_fn done;
   void *ud;
   int64_t size;   /* prune: SizeRw before removal */
+  sd_event_source *timer;
+  unsigned waited;
 } del_op_t;
+
+/* A log follower that is opening the container's files (its last scan after
+ * the exit) gets them before they go: the removal waits for it, 2 ms at a
+ * time and 1 s at most (then the follower ends with what it has). */
+#define DELETE_WAIT_USEC 2000u
+#define DELETE_WAIT_TRIES 500u
 
 static void on_deleted(api_app_t *app, const char *id, int e, const char *msg, const Berth__Ipc__ContainerStateReply *st,
                        void *ud) {
@@ -58,6 +66,42 @@ static void on_deleted(api_app_t *app, const char *id, int e, const char *msg, c
   free(op);
 }
 
+static void delete_files(del_op_t *op);
+
+static int on_delete_wait(sd_event_source *s, uint64_t usec, void *userdata) {
+  del_op_t *op = userdata;
+  op->timer = sd_event_source_disable_unref(op->timer);
+  delete_files(op);
+  return 0;
+}
+
+static void delete_files(del_op_t *op) {
+  api_app_t *app = op->app;
+  api_ctr_t *c = ctr_by_id(app, op->id);
+  if (c == NULL || c->rt == NULL) {
+    op->done(app, op->id, 204, NULL, op->ud);   /* removed meanwhile */
+    free(op);
+    return;
+  }
+  sd_event *e = app->svc ? berth_service_event(app->svc) : NULL;
+  if (e && op->waited < DELETE_WAIT_TRIES && ctr_logs_scanning(app, op->id)) {
+    op->waited++;
+    if (sd_event_add_time_relative(e, &op->timer, CLOCK_MONOTONIC, DELETE_WAIT_USEC, 0, on_delete_wait, op) >= 0)
+      return;
+    op->timer = NULL;
+  }
+  berth_error_t err = NULL;
+  if (ctr_exec_delete(app, c->id, on_deleted, op, &err) < 0) {
+    c->rt->removing = false;
+    c->status = op->prev;
+    char m[512];
+    snprintf(m, sizeof m, "%s", err && err->msg ? err->msg : "berth-execd is not connected");
+    berth_error_release(&err);
+    op->done(app, c->id, 503, m, op->ud);
+    free(op);
+  }
+}
+
 void ctr_delete_stopped(api_app_t *app, api_ctr_t *c, ctr_done_fn done, void *ud) {
   ctr_runtime_t *rt = ctr_rt(app, c);
   del_op_t *op = rt ? calloc(1, sizeof *op) : NULL;
@@ -72,16 +116,7 @@ void ctr_delete_stopped(api_app_t *app, api_ctr_t *c, ctr_done_fn done, void *ud
   op->ud = ud;
   rt->removing = true;
   c->status = CTR_REMOVING;
-  berth_error_t err = NULL;
-  if (ctr_exec_delete(app, c->id, on_deleted, op, &err) < 0) {
-    rt->removing = false;
-    c->status = op->prev;
-    char m[512];
-    snprintf(m, sizeof m, "%s", err && err->msg ? err->msg : "berth-execd is not connected");
-    berth_error_release(&err);
-    free(op);
-    done(app, c->id, 503, m, ud);
-  }
+  delete_files(op);
 }
 
 /* ---- DELETE ---- */

@@ -72,7 +72,10 @@ struct ctr_follow {
   bool exited, rotated, ended, sleeping;
   sd_event_source *timer;
   ctr_follow_t *next;
+  ctr_follow_t *all_next, **all_prev;   /* every follower of the process: ctr_logs_scanning */
 };
+
+static ctr_follow_t *all_follows;
 
 static bool wanted(const ctr_follow_t *f) {
   return f->r != NULL || f->sink != NULL;
@@ -102,6 +105,9 @@ static void follow_unref(ctr_follow_t *f) {
   if (--f->refs > 0)
     return;
   follow_unlink(f);
+  if (f->all_next)
+    f->all_next->all_prev = f->all_prev;
+  *f->all_prev = f->all_next;
   for (size_t i = 0; i < f->nfds; i++)
     close(f->fds[i]);
   scan_drop(f);
@@ -230,6 +236,15 @@ static int scan_begin(ctr_follow_t *f) {
   return scan_walk(f);
 }
 
+/* A scan now, not at the reader's next turn (see end_follows); when the
+ * executor cannot be asked the reader tries at its turn. */
+static bool scan_now(ctr_follow_t *f) {
+  if (scan_begin(f) == 0)
+    return true;
+  f->rotated = true;
+  return false;
+}
+
 static void scan_error(ctr_follow_t *f, int e, const char *msg) {
   scan_drop(f);
   f->scanning = f->verifying = false;
@@ -289,6 +304,8 @@ static void scan_commit(ctr_follow_t *f) {
     f->scan_wait = true;   /* no log yet: look again after the poll interval */
   if (f->sync && f->started && n == 0)
     f->synced = true;      /* the file read to its end was still the newest: the replay is done */
+  if (f->started && f->exited && f->rotated && f->follow && wanted(f) && scan_now(f))
+    return;                /* exited during this scan: the last one now (see end_follows) */
   if (!f->started) {
     f->started = true;
     if (f->r) {
@@ -453,6 +470,11 @@ void ctr_logs_rotated(ctr_runtime_t *rt) {
   }
 }
 
+/* After an exit the last scan starts at once, not when the client reads
+ * next: its first request to the executor then goes before the removal a
+ * client may send as soon as its wait returns (docker-py's containers.run
+ * reads the followed log only after the removal), and the removal waits
+ * for the scans under way (ctr_logs_scanning). */
 static void end_follows(ctr_runtime_t *rt, bool exited) {
   while (rt->follows) {
     ctr_follow_t *f = rt->follows;
@@ -462,8 +484,16 @@ static void end_follows(ctr_runtime_t *rt, bool exited) {
     f->exited = true;
     f->rotated |= exited;   /* a last scan: files the follower has not seen yet */
     f->scan_wait = false;
-    wake(f);
+    if (!(exited && f->started && !f->scanning && wanted(f) && scan_now(f)))
+      wake(f);              /* else the scan's end wakes the reader */
   }
+}
+
+bool ctr_logs_scanning(api_app_t *app, const char *id) {
+  for (ctr_follow_t *f = all_follows; f; f = f->all_next)
+    if (f->app == app && f->scanning && strcmp(f->id, id) == 0)
+      return true;
+  return false;
 }
 
 void ctr_logs_exited(ctr_runtime_t *rt) {
@@ -516,6 +546,8 @@ static void start_reply(ctr_follow_t *f) {
   bool again = f->exited || f->nfds == 0;
   f->rotated |= again;
   f->scan_wait = f->scan_wait && !again;
+  if (again && f->follow)
+    scan_now(f);   /* before the headers go: ahead of any removal the client sends next */
   api_reply_stream(f->r, 200, "application/vnd.docker.raw-stream", NULL);
 }
 
@@ -531,6 +563,11 @@ static ctr_follow_t *follow_new(api_app_t *app, api_ctr_t *c, bool out, bool err
   f->want_err = err;
   f->tail = -1;
   f->lines.max_line = LOG_LINE_MAX;
+  f->all_next = all_follows;
+  f->all_prev = &all_follows;
+  if (all_follows)
+    all_follows->all_prev = &f->all_next;
+  all_follows = f;
   return f;
 }
 

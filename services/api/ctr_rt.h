@@ -139,6 +139,8 @@ void ctr_wait_removal_failed(ctr_runtime_t *rt, const char *msg);
 void ctr_logs_rotated(ctr_runtime_t *rt);
 void ctr_logs_exited(ctr_runtime_t *rt);
 void ctr_logs_release(ctr_runtime_t *rt);
+/* A follower or replay of container id is opening its log files: a removal waits. */
+bool ctr_logs_scanning(api_app_t *app, const char *id);
 /* The log replay of attach?logs=1: the container's log, framed as GET /logs
  * frames it (no tail, since, until or timestamps). wake: read has more
  * (after it returned 0). at_end (sync only): the replay just read the
