@@ -136,6 +136,8 @@ static void on_restarted(api_app_t *app, const char *id, unsigned status, const 
   /* dockerd: the container stays stopped, no further try */
   log_warn("container %.12s: restart policy: the restart failed: %s", id, msg ? msg : "?");
   ctr_persist(app, c);
+  if (c->rt)
+    ctr_wait_settled(c->rt);
 }
 
 static int on_backoff(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -190,6 +192,8 @@ void ctr_restart_manual_kill(api_app_t *app, api_ctr_t *c, int sig) {
       rs->timer = sd_event_source_disable_unref(rs->timer);
       c->restart_pending = false;
       log_info("container %.12s: pending restart canceled", c->id);
+      if (c->rt)
+        ctr_wait_settled(c->rt);
     }
   }
   c->manually_stopped = true;

@@ -130,6 +130,8 @@ void ctr_attach_end_all(ctr_runtime_t *rt);
 /* ---- waiters (ctr_wait.c) ---- */
 /* condition: the container exited (next-exit, not-running) or was removed. */
 void ctr_wait_exited(ctr_runtime_t *rt);
+/* A pending restart ended without a start (canceled or failed): not-running waiters get the last code. */
+void ctr_wait_settled(ctr_runtime_t *rt);
 void ctr_wait_removed(ctr_runtime_t *rt);
 void ctr_wait_release(ctr_runtime_t *rt);
 /* An automatic removal failed: condition=removed waiters get the error. */

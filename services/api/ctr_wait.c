@@ -106,6 +106,20 @@ void ctr_wait_exited(ctr_runtime_t *rt) {
   answer_some(rt, true, false);
 }
 
+void ctr_wait_settled(ctr_runtime_t *rt) {
+  for (ctr_waiter_t **pp = &rt->waiters; *pp;) {
+    ctr_waiter_t *w = *pp;
+    if (w->cond != WAIT_NOT_RUNNING) {
+      pp = &w->next;
+      continue;
+    }
+    *pp = w->next;
+    w->rt = NULL;
+    w->next = NULL;
+    answer(w, rt->c->exit_code);
+  }
+}
+
 void ctr_wait_removed(ctr_runtime_t *rt) {
   answer_some(rt, true, true);
 }
@@ -157,7 +171,8 @@ void api_handle_ctr_wait(api_request_t *r) {
   w->cond = k;
   api_request_attach(r, &wait_ops, w);
   api_reply_stream(r, 200, "application/json", NULL);
-  bool running = c->status == CTR_RUNNING || rt->starting || rt->restarting;
+  /* dockerd counts a container in its restart backoff as running: the wait lasts to its next stop */
+  bool running = c->status == CTR_RUNNING || rt->starting || rt->restarting || c->restart_pending;
   if (k == WAIT_NOT_RUNNING && !running && c->status != CTR_REMOVING) {
     answer(w, c->exit_code);
     return;

@@ -148,6 +148,26 @@ ONCE='if [ -e /once ]; then echo again; exec sleep 1000; fi; touch /once; echo f
   [[ $(dk inspect -f '{{.State.Status}} {{.RestartCount}}' r-loop) == "exited $count" ]]
 }
 
+@test "docker wait on a container waiting for a restart lasts to its next stop; stop answers it" {
+  # dockerd counts the backoff as running: a wait then returns at the next
+  # exit, or when a stop cancels the restart (it returned at once before)
+  local out=$BATS_TEST_TMPDIR/wait.out pid
+  d run -d --name r-wait --restart always busybox sh -c 'exit 6'
+  [[ $status -eq 0 ]]
+  wait_restarting r-wait 5   # backoff now >= 1.6 s
+  dk wait r-wait >"$out" 2>&1 3>&- &
+  pid=$!
+  sleep 0.4
+  cat "$out"
+  [[ ! -s $out ]]
+  d stop r-wait
+  [[ $status -eq 0 ]]
+  wait "$pid"
+  [[ $(cat "$out") == 6 ]]
+  d rm r-wait
+  [[ $status -eq 0 ]]
+}
+
 @test "rm -f while waiting for a restart: removed, never started again" {
   d run -d --name r-rmf --restart on-failure busybox sh -c 'exit 7'
   [[ $status -eq 0 ]]
