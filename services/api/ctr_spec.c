@@ -231,10 +231,11 @@ int ctr_spec_build(const api_ctr_t *c, const ctr_policy_t *pol, const ctr_host_t
   s->cwd = strdup(wd[0] ? wd : "/");
   s->user = strdup(ctrj_str_or(cfg, "User", ""));
   s->hostname = strdup(ctrj_str_or(cfg, "Hostname", ""));
+  s->domainname = strdup(ctrj_str_or(cfg, "Domainname", ""));
   s->extra_gids = calloc(ctrj_len(gids) + 1, sizeof *s->extra_gids);
   for (size_t i = 0; s->extra_gids && i < ctrj_len(gids); i++)
     s->extra_gids[s->n_extra_gids++] = (uint32_t)strtoul(ctrj_idx_str(gids, i), NULL, 10);
-  if (!s->layers || !s->argv || !s->env || !s->cwd || !s->user || !s->hostname || !s->extra_gids ||
+  if (!s->layers || !s->argv || !s->env || !s->cwd || !s->user || !s->hostname || !s->domainname || !s->extra_gids ||
       set_bytes(&s->hosts, ctr_hosts_text(cfg, hc, host)) < 0 || set_bytes(&s->resolv_conf, ctr_resolv_text(hc, host)) < 0 ||
       fill_limits(s, hc) < 0 || fill_rlimits(s, hc) < 0) {
     berth_error_make(err, ENOMEM, "out of memory building the container's spec");

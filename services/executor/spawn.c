@@ -213,8 +213,8 @@ __attribute__((noreturn)) static void child(const spawn_t *sp, const int *cio) {
   /* Nothing of the host may stay reachable through /proc/self/fd: 0-2, the report socket at 3. */
   TRY(rfd = rfd == 3 ? 3 : dup3(rfd, 3, O_CLOEXEC), "dup3");
   TRY(close_range(4, ~0U, 0), "close_range");
-  if (s->hostname[0])
-    TRY(sethostname(s->hostname, strlen(s->hostname)), "sethostname");
+  TRY(s->hostname[0] ? sethostname(s->hostname, strlen(s->hostname)) : 0, "sethostname");
+  TRY(s->domainname[0] ? setdomainname(s->domainname, strlen(s->domainname)) : 0, "setdomainname");
   if (s->network != BERTH__IPC__CONTAINER_SPEC__NETWORK__NETWORK_HOST) { /* loopback up */
     struct ifreq ifr = {.ifr_name = "lo", .ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING};
     int so = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -34,7 +34,7 @@ cap_of() {
   dk rm -f iso-pid
 }
 
-@test "its own hostname: the id's first 12 characters by default, --hostname works" {
+@test "its own hostname: the id's first 12 characters by default, --hostname and --domainname work" {
   d run -d --name iso-host busybox sleep 1000
   local id
   id=$(ctr_id iso-host)
@@ -45,6 +45,14 @@ cap_of() {
   d run --rm --hostname probe-host busybox sh -c 'hostname; cat /etc/hostname'
   [[ $status -eq 0 ]]
   [[ $output == $'probe-host\nprobe-host' ]]
+  # --domainname sets the namespace's NIS domain name; without it, as created
+  local host_dom
+  host_dom=$(cat /proc/sys/kernel/domainname)
+  d run --rm --hostname probe-host --domainname probe.example busybox cat /proc/sys/kernel/domainname
+  [[ $status -eq 0 && $output == probe.example ]]
+  d run --rm busybox cat /proc/sys/kernel/domainname
+  [[ $status -eq 0 && $output == "$host_dom" ]]
+  [[ $(cat /proc/sys/kernel/domainname) == "$host_dom" ]]
   # the uts namespace is the container's own: the host's name is unchanged
   [[ $(hostname) != probe-host ]]
   local pid

@@ -17,7 +17,7 @@
  *   delete ID                  connect ID             log ID INDEX
  *   stdin ID TEXT              stdin-close ID
  *   start ID [KEY=VALUE...]    keys: layer arg env gid rlimit (repeatable;
- *     rlimit=TYPE:SOFT:HARD), cwd user hostname hosts resolv caps (hex)
+ *     rlimit=TYPE:SOFT:HARD), cwd user hostname domainname hosts resolv caps (hex)
  *     bpf (a file of raw sock_filter) bpflen (that many zero bytes) ro priv
  *     net (host|private|number) tty stdin once oom logsize logfiles mem swap
  *     shares quota period cpus mems pids */
@@ -177,6 +177,7 @@ static int parse_spec(Berth__Ipc__ContainerSpec *s, Berth__Ipc__ContainerLimits 
     else if (!strcmp(k, "cwd")) s->cwd = v;
     else if (!strcmp(k, "user")) s->user = v;
     else if (!strcmp(k, "hostname")) s->hostname = v;
+    else if (!strcmp(k, "domainname")) s->domainname = v;
     else if (!strcmp(k, "hosts")) s->hosts = (ProtobufCBinaryData){strlen(v), (uint8_t *)v};
     else if (!strcmp(k, "resolv")) s->resolv_conf = (ProtobufCBinaryData){strlen(v), (uint8_t *)v};
     else if (!strcmp(k, "caps")) s->capabilities = strtoull(v, NULL, 16);

@@ -309,6 +309,8 @@ cgroup_dirs() {
     "arg=/bin/true cwd=/a/.."
     "arg=/bin/true hostname=-bad"
     "arg=/bin/true hostname=$(printf 'h%.0s' {1..65})"
+    "arg=/bin/true domainname=a/b"
+    "arg=/bin/true domainname=$(printf 'd%.0s' {1..65})"
     "arg=/bin/true user=a:b:c"
     "arg=/bin/true user=a/b"
     "arg=/bin/true bpflen=7"
