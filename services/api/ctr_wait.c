@@ -86,12 +86,11 @@ static void wait_done(api_request_t *r, void *ud) {
 
 static const api_stream_ops_t wait_ops = {.read = wait_read, .done = wait_done};
 
-/* Answers (and detaches) the waiters the event concerns. */
-static void answer_some(ctr_runtime_t *rt, bool exited_event, bool removed_event) {
+/* Answers (and detaches) the waiters whose condition is in mask. */
+static void answer_some(ctr_runtime_t *rt, unsigned mask) {
   for (ctr_waiter_t **pp = &rt->waiters; *pp;) {
     ctr_waiter_t *w = *pp;
-    bool go = removed_event || (exited_event && w->cond != WAIT_REMOVED);
-    if (!go) {
+    if (!(mask & (1u << w->cond))) {
       pp = &w->next;
       continue;
     }
@@ -102,26 +101,18 @@ static void answer_some(ctr_runtime_t *rt, bool exited_event, bool removed_event
   }
 }
 
+#define ANY_WAITER ((1u << WAIT_NOT_RUNNING) | (1u << WAIT_NEXT_EXIT) | (1u << WAIT_REMOVED))
+
 void ctr_wait_exited(ctr_runtime_t *rt) {
-  answer_some(rt, true, false);
+  answer_some(rt, (1u << WAIT_NOT_RUNNING) | (1u << WAIT_NEXT_EXIT));
 }
 
 void ctr_wait_settled(ctr_runtime_t *rt) {
-  for (ctr_waiter_t **pp = &rt->waiters; *pp;) {
-    ctr_waiter_t *w = *pp;
-    if (w->cond != WAIT_NOT_RUNNING) {
-      pp = &w->next;
-      continue;
-    }
-    *pp = w->next;
-    w->rt = NULL;
-    w->next = NULL;
-    answer(w, rt->c->exit_code);
-  }
+  answer_some(rt, 1u << WAIT_NOT_RUNNING);
 }
 
 void ctr_wait_removed(ctr_runtime_t *rt) {
-  answer_some(rt, true, true);
+  answer_some(rt, ANY_WAITER);
 }
 
 void ctr_wait_removal_failed(ctr_runtime_t *rt, const char *msg) {
@@ -141,7 +132,7 @@ void ctr_wait_removal_failed(ctr_runtime_t *rt, const char *msg) {
 
 void ctr_wait_release(ctr_runtime_t *rt) {
   /* The runtime goes away (removal): nobody may wait on it any more. */
-  answer_some(rt, true, true);
+  answer_some(rt, ANY_WAITER);
 }
 
 void api_handle_ctr_wait(api_request_t *r) {
