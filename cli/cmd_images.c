@@ -147,23 +147,38 @@ const cli_command_t cli_cmd_images = {
 
 static int run_inspect(cli_ctx_t *ctx, int argc, char **argv) {
   cli_strv_t names = { 0 };
+  const char *format = NULL;
   const cli_opt_t opts[] = {
-    { 'f', "format", CLI_OPT_FORMAT, NULL, NULL, NULL },
+    { 'f', "format", CLI_OPT_STRING, &format, NULL, NULL },
     END_OPT,
   };
   int r = cli_parse_args(ctx, &cli_cmd_image_inspect, opts, argc, argv, &names);
   if (r < 0)
     r = cli_check_args(ctx, &cli_cmd_image_inspect, &names, 1, -1);
+  cli_template_t *tpl = NULL; /* -f TEMPLATE: checked before any request, as docker's */
+  char msg[1280];
+  if (r < 0 && format && *format && strcmp(format, "json") != 0 &&
+      (tpl = cli_template_parse(format, msg, sizeof msg)) == NULL) {
+    fprintf(stderr, "template parsing error: %s\n", msg);
+    r = 64; /* the docker CLI's status for it */
+  }
   if (r >= 0) {
     cli_strv_free(&names);
     return r;
   }
+  char *text = NULL;
+  size_t text_len = 0;
+  FILE *tout = tpl ? open_memstream(&text, &text_len) : NULL;
   /* The engine's objects as sent, joined into one array and indented as
    * the docker CLI indents them (4 spaces); errors after it, on stderr. */
   size_t cap = 3, len = 1;
   char *all = malloc(cap), **errors = calloc(names.n, sizeof *errors);
   size_t nerr = 0;
-  if (all == NULL || errors == NULL) {
+  if (all == NULL || errors == NULL || (tpl && tout == NULL)) {
+    if (tout)
+      fclose(tout);
+    free(text);
+    cli_template_free(tpl);
     free(all);
     free(errors);
     cli_strv_free(&names);
@@ -186,6 +201,9 @@ static int run_inspect(cli_ctx_t *ctx, int argc, char **argv) {
     } else if ((o = json_tokener_parse(resp.body)) == NULL || !json_object_is_type(o, json_type_object)) {
       if (asprintf(&errors[nerr++], "GET /images/%s/json: the engine sent no JSON object", names.v[i]) < 0)
         errors[nerr - 1] = NULL;
+    } else if (tpl) {
+      if (cli_inspect_format(tpl, o, tout, msg, sizeof msg) < 0)
+        errors[nerr++] = strdup(msg);
     } else {
       char *grown = realloc(all, cap + resp.len + 1);
       if (grown) {
@@ -203,8 +221,14 @@ static int run_inspect(cli_ctx_t *ctx, int argc, char **argv) {
   }
   all[len++] = ']';
   all[len] = '\0';
-  char *pretty = cli_json_indent(all, "    ");
-  printf("%s\n", pretty ? pretty : all);
+  char *pretty = tpl ? NULL : cli_json_indent(all, "    ");
+  bool lost = false;
+  if (tpl && fclose(tout) == 0) /* docker's Flush: a lone newline when nothing printed */
+    fputs(text_len ? text : "\n", stdout);
+  else if (tpl)
+    lost = true;
+  else
+    printf("%s\n", pretty ? pretty : all);
   fflush(stdout);
   for (size_t i = 0; i < nerr; i++) {
     fprintf(stderr, "%s\n", errors[i] ? errors[i] : "out of memory");
@@ -212,16 +236,20 @@ static int run_inspect(cli_ctx_t *ctx, int argc, char **argv) {
   }
   free(pretty);
   free(all);
+  free(text);
   free(errors);
+  cli_template_free(tpl);
   cli_strv_free(&names);
-  return nerr ? CLI_EXIT_ERROR : 0;
+  return nerr || lost ? CLI_EXIT_ERROR : 0;
 }
 
 const cli_command_t cli_cmd_image_inspect = {
   .name = "inspect",
   .summary = "Display detailed information on one or more images",
   .usage = "[OPTIONS] IMAGE [IMAGE...]",
-  .options = "  -f, --format string   \"json\" (the default: a JSON array, one object per image)\n"
+  .options = "  -f, --format string   Format output using a custom template:\n"
+             "                        'json':             Print in JSON format (the default: a JSON array, one object per image)\n"
+             "                        'TEMPLATE':         Print output using the given Go template (a line per image)\n"
              "  -h, --help            Print usage\n",
   .run = run_inspect,
   .aliases = "berth image inspect",

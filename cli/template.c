@@ -1,22 +1,23 @@
-/* The part of Go's text/template that docker's --format uses in practice:
+/* The part of Go's text/template that docker's --format and inspect -f use:
  * text, actions of one pipeline ({{.Names | upper}}), fields and their
- * chains, the .Label "key" method, string and number literals, docker's
- * functions json upper lower title pad truncate, trim markers and comments.
- * Control structures, variables and the other functions are refused with a
- * parse error. Messages have Go's shape, since scripts may match them. */
+ * chains, the .Label "key" method, string, number and boolean literals,
+ * trim markers and comments, {{if}} {{else if}} {{else}} {{range}} {{with}}
+ * {{end}}, docker's functions and most of Go's (template_funcs.c).
+ * Variables, parentheses, define/template/block and break/continue are
+ * refused with a parse error. Messages have Go's shape, since scripts may
+ * match them. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include "template_nodes.h"
 
-static const char *const known_funcs[] = { "json", "upper", "lower", "title", "pad", "truncate", NULL };
-/* docker's or Go's, valid there, not done here. */
-static const char *const other_funcs[] = { "split", "join", "printf", "print", "println", "len", "index", "slice",
-                                           "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "html", "js",
-                                           "urlquery", "call", NULL };
+/* Go's, valid there, not done here. */
+static const char *const other_funcs[] = { "slice", "html", "js", "urlquery", "call", NULL };
 static const char *const keywords[] = { "if", "else", "end", "range", "with", "define", "template", "block",
-                                        "break", "continue", "nil", "true", "false", NULL };
+                                        "break", "continue", "nil", NULL };
+/* Nesting of if/range/with at most (Go's is far deeper; berth's recursion is not). */
+#define MAX_DEPTH 100
 
 static bool in_list(const char *const *list, const char *s) {
   for (; *list; list++)
@@ -58,7 +59,7 @@ static void free_cmds(command_t *cmds, size_t n) {
 void cli_template_free(cli_template_t *t) {
   if (t == NULL)
     return;
-  for (size_t i = 0; i < t->n; i++) {
+  for (size_t i = 0; t->nodes && i < t->n; i++) {
     free(t->nodes[i].text);
     free_cmds(t->nodes[i].cmds, t->nodes[i].ncmds);
   }
@@ -186,20 +187,22 @@ static int parse_pipeline(const char *src, const char *a, const char *b, node_t 
         p++;
       if ((o->str = strndup(start, (size_t)(p - start))) == NULL)
         goto oom;
-      if (in_list(keywords, o->str) || in_list(other_funcs, o->str)) {
-        cli_tpl_set_err(err, errlen, "template: :%d: \"%s\" is not supported by berth's --format", line, o->str);
+      if (strcmp(o->str, "true") == 0 || strcmp(o->str, "false") == 0) {
+        o->kind = OP_BOOL;
+        o->num = o->str[0] == 't';
+      } else if (in_list(keywords, o->str) || in_list(other_funcs, o->str)) {
+        cli_tpl_set_err(err, errlen, "template: :%d: \"%s\" is not supported by berth's templates", line, o->str);
         return -1;
-      }
-      if (!in_list(known_funcs, o->str)) {
+      } else if (!tpl_func_known(o->str)) {
         cli_tpl_set_err(err, errlen, "template: :%d: function \"%s\" not defined", line, o->str);
         return -1;
       }
-      if (cmd->n > 1) { /* a function as an argument: Go calls it with none */
-        cli_tpl_set_err(err, errlen, "template: :%d: berth's --format takes no function as an argument: \"%s\"", line, o->str);
+      if (o->kind == OP_FUNC && cmd->n > 1) { /* a function as an argument: Go calls it with none */
+        cli_tpl_set_err(err, errlen, "template: :%d: berth's templates take no function as an argument: \"%s\"", line, o->str);
         return -1;
       }
     } else if (*p == '$' || *p == '(' || *p == ')' || *p == ':' || *p == '=') {
-      cli_tpl_set_err(err, errlen, "template: :%d: \"%c\" (variables, parentheses) is not supported by berth's --format",
+      cli_tpl_set_err(err, errlen, "template: :%d: \"%c\" (variables, parentheses) is not supported by berth's templates",
               line, *p);
       return -1;
     } else {
@@ -249,6 +252,115 @@ static const char *action_end(const char *p, const char **why) {
   return NULL;
 }
 
+/* The keyword at a (if, range, with, else, end) when one starts the action. */
+static node_kind_t keyword_of(const char *a, const char *b, const char **rest) {
+  static const struct { const char *word; node_kind_t kind; } words[] = {
+    { "if", N_IF }, { "range", N_RANGE }, { "with", N_WITH }, { "else", N_ELSE }, { "end", N_END },
+  };
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+    size_t len = strlen(words[i].word);
+    if ((size_t)(b - a) >= len && strncmp(a, words[i].word, len) == 0 && (a + len == b || is_space(a[len]))) {
+      for (*rest = a + len; *rest < b && is_space(**rest); (*rest)++)
+        ;
+      return words[i].kind;
+    }
+  }
+  *rest = a;
+  return N_ACTION;
+}
+
+/* The action between a and b: a pipeline, or a control keyword and its pipeline. */
+static int parse_action(cli_template_t *t, const char *a, const char *b, char *err, size_t errlen) {
+  const char *src = t->src, *rest;
+  int line = cli_tpl_line_of(src, (size_t)(a - src));
+  node_t n = { .kind = keyword_of(a, b, &rest), .pos = (size_t)(a - src) };
+  if (n.kind == N_ELSE && rest < b) { /* else if / else with */
+    const char *word = rest;
+    node_kind_t k = keyword_of(word, b, &rest);
+    if (k != N_IF && k != N_WITH) {
+      cli_tpl_set_err(err, errlen, "template: :%d: unexpected \"%.*s\" in else", line, (int)(b - word), word);
+      return -1;
+    }
+    if ((n.text = strdup(k == N_IF ? "if" : "with")) == NULL)
+      goto oom;
+  }
+  if (n.kind == N_END && rest < b) {
+    cli_tpl_set_err(err, errlen, "template: :%d: unexpected \"%.*s\" in end", line, (int)(b - rest), rest);
+    return -1;
+  }
+  if ((n.kind == N_IF || n.kind == N_RANGE || n.kind == N_WITH || n.text) && rest >= b) {
+    cli_tpl_set_err(err, errlen, "template: :%d: missing value for %s", line,
+                    n.text ? n.text : n.kind == N_IF ? "if" : n.kind == N_RANGE ? "range" : "with");
+    free(n.text);
+    return -1;
+  }
+  if ((n.kind == N_ACTION || rest < b) && parse_pipeline(src, rest, b, &n, err, errlen) < 0) {
+    free_cmds(n.cmds, n.ncmds);
+    free(n.text);
+    return -1;
+  }
+  if (add_node(t, &n) == 0)
+    return 0;
+  free_cmds(n.cmds, n.ncmds);
+  free(n.text);
+oom:
+  cli_tpl_set_err(err, errlen, "out of memory");
+  return -1;
+}
+
+/* Links each if/range/with to its else nodes and end (next, end), with
+ * Go's messages for a stray {{else}} or {{end}} and a missing {{end}}. */
+static int link_blocks(cli_template_t *t, char *err, size_t errlen) {
+  size_t *open = malloc((t->n + 1) * sizeof *open), *last = malloc((t->n + 1) * sizeof *last), depth = 0;
+  int r = 0;
+  if (open == NULL || last == NULL) {
+    cli_tpl_set_err(err, errlen, "out of memory");
+    r = -1;
+  }
+  for (size_t i = 0; r == 0 && i < t->n; i++) {
+    node_t *n = &t->nodes[i];
+    int line = cli_tpl_line_of(t->src, n->pos);
+    if (n->kind == N_IF || n->kind == N_RANGE || n->kind == N_WITH) {
+      if (depth >= MAX_DEPTH) {
+        cli_tpl_set_err(err, errlen, "template: :%d: berth's templates nest at most %d deep", line, MAX_DEPTH);
+        r = -1;
+      }
+      open[depth] = last[depth] = i;
+      depth++;
+    } else if (n->kind == N_ELSE || n->kind == N_END) {
+      const char *what = n->kind == N_ELSE ? "else" : "end";
+      if (depth == 0) {
+        cli_tpl_set_err(err, errlen, "template: :%d: unexpected {{%s}}", line, what);
+        r = -1;
+        break;
+      }
+      node_t *prev = &t->nodes[last[depth - 1]], *opener = &t->nodes[open[depth - 1]];
+      if (n->kind == N_ELSE && prev->kind == N_ELSE && prev->ncmds == 0) {
+        cli_tpl_set_err(err, errlen, "template: :%d: expected end; found {{else}}", line);
+        r = -1;
+      } else if (n->kind == N_ELSE && n->text && (opener->kind == N_RANGE || (n->text[0] == 'i') != (opener->kind == N_IF))) {
+        cli_tpl_set_err(err, errlen, "template: :%d: {{else %s}} in {{%s}}", line, n->text,
+                        opener->kind == N_IF ? "if" : opener->kind == N_RANGE ? "range" : "with");
+        r = -1;
+      }
+      prev->next = i;
+      last[depth - 1] = i;
+      if (n->kind == N_END) {
+        for (size_t k = open[--depth]; k != i; k = t->nodes[k].next)
+          t->nodes[k].end = i;
+        n->next = n->end = i;
+      }
+    }
+  }
+  if (r == 0 && depth > 0) {
+    cli_tpl_set_err(err, errlen, "template: :%d: unexpected EOF", cli_tpl_line_of(t->src, strlen(t->src)));
+    r = -1;
+  }
+  free(open);
+  free(last);
+  return r;
+}
+
 cli_template_t *cli_template_parse(const char *text, char *err, size_t errlen) {
   cli_template_t *t = calloc(1, sizeof *t);
   if (t == NULL || (t->src = strdup(text)) == NULL) {
@@ -270,7 +382,7 @@ cli_template_t *cli_template_parse(const char *text, char *err, size_t errlen) {
       while (te > p && is_space(te[-1]))
         te--;
     if (te > p) {
-      node_t n = { .action = false, .text = strndup(p, (size_t)(te - p)) };
+      node_t n = { .kind = N_TEXT, .text = strndup(p, (size_t)(te - p)) };
       if (n.text == NULL || add_node(t, &n) < 0) {
         free(n.text);
         goto oom;
@@ -297,16 +409,13 @@ cli_template_t *cli_template_parse(const char *text, char *err, size_t errlen) {
         goto fail;
       }
     } else {
-      node_t n = { .action = true };
-      if (parse_pipeline(src, a, b, &n, err, errlen) < 0 || add_node(t, &n) < 0) {
-        free_cmds(n.cmds, n.ncmds);
-        if (!*err)
-          cli_tpl_set_err(err, errlen, "out of memory");
+      if (parse_action(t, a, b, err, errlen) < 0)
         goto fail;
-      }
     }
     p = close + 2;
   }
+  if (link_blocks(t, err, errlen) < 0)
+    goto fail;
   return t;
 oom:
   cli_tpl_set_err(err, errlen, "out of memory");

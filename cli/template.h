@@ -2,9 +2,13 @@
  * subset of Go's text/template over one row of formatter fields, and the
  * docker CLI's Context.Write around it (json, table + tabwriter). Pure:
  * checked in tests/unit/test_cli_template.c.
- *   template.c     parse and execute: text, {{.Field}}, {{.Label "k"}},
- *                  {{json .}}, {{json .F}}, upper lower title pad truncate,
- *                  pipes (|), trim markers ({{- -}}), comments
+ *   template.c     parse: text, {{.Field}}, {{.Label "k"}}, {{json .}},
+ *                  pipes (|), trim markers ({{- -}}), comments, literals,
+ *                  if/else if/else, range/else, with/else, end
+ *   template_exec.c   execute over a row or (inspect -f) a JSON object
+ *   template_funcs.c  json upper lower title pad truncate split join len
+ *                  index printf print println eq ne lt le gt ge and or not
+ *   template_value.c  values as Go prints them, Go's truth, JSON, printf
  *   list_format.c  rows, Go's JSON encoding, docker's format strings, the
  *                  tabwriter, cli_format_write */
 #pragma once
@@ -65,6 +69,15 @@ cli_template_t *cli_template_parse(const char *text, char *err, size_t errlen);
  * type *formatter.imageContext"); out keeps what was written before. */
 int cli_template_exec(const cli_template_t *t, const cli_row_t *row, bool header, FILE *out, char *err,
                       size_t errlen);
+/* Executes t with obj (inspect's JSON object) as its dot, appending to out:
+ * values as the docker CLI prints inspect's (strings raw, integers whole,
+ * arrays [a b], objects map[k:v] in key order, null <nil>, a missing map
+ * key <no value>). -1 with Go's message in err. */
+int cli_template_exec_json(const cli_template_t *t, json_object *obj, FILE *out, char *err, size_t errlen);
+/* inspect -f as the docker CLI's TemplateInspector: obj through t, then a
+ * newline, appended to out; on an error nothing is appended and err has
+ * "template parsing error: ..." (Go's message). */
+int cli_inspect_format(const cli_template_t *t, json_object *obj, FILE *out, char *err, size_t errlen);
 /* Whether the template uses the field (directly or through {{json .}}). */
 bool cli_template_uses(const cli_template_t *t, const char *field);
 void cli_template_free(cli_template_t *t);

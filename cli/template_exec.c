@@ -1,28 +1,12 @@
-/* Executing a parsed template (template.c) over one row: fields, the
- * .Label method, docker's functions, pipelines; Go's ExecError messages
- * ("template: :1:2: executing \"\" at <.Nope>: can't evaluate field ..."). */
-#include <ctype.h>
-#include <locale.h>
+/* Executing a parsed template (template.c) over a row of the list commands
+ * or a JSON object of inspect: fields and their chains, the .Label method,
+ * functions (template_funcs.c), pipelines, if/else if/else, range, with;
+ * Go's ExecError messages ("template: :1:2: executing \"\" at <.Nope>:
+ * can't evaluate field ..."). */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <wctype.h>
 #include "template_nodes.h"
-
-typedef enum { V_STR, V_NIL, V_INT, V_ROW } vkind_t;
-typedef struct {
-  vkind_t kind;
-  char *s; /* V_STR, owned */
-  long i;
-} value_t;
-
-typedef struct {
-  const cli_template_t *t;
-  const cli_row_t *row;
-  bool header;
-  char *err;
-  size_t errlen;
-} exec_t;
 
 /* Go's ExecError: "template: :LINE:COL: executing "" at <NODE>: WHY". */
 static int exec_err_v(exec_t *x, size_t pos, const char *node, const char *fmt, va_list ap) {
@@ -33,12 +17,12 @@ static int exec_err_v(exec_t *x, size_t pos, const char *node, const char *fmt, 
       col = pos - i - 1;
   char why[512];
   vsnprintf(why, sizeof why, fmt, ap);
-  cli_tpl_set_err(x->err, x->errlen, "template: :%d:%zu: executing \"\" at <%.20s%s>: %s", cli_tpl_line_of(src, pos), col, node,
-          strlen(node) > 20 ? "..." : "", why);
+  cli_tpl_set_err(x->err, x->errlen, "template: :%d:%zu: executing \"\" at <%.20s%s>: %s", cli_tpl_line_of(src, pos),
+                  col, node, strlen(node) > 20 ? "..." : "", why);
   return -1;
 }
 
-static int exec_err(exec_t *x, const operand_t *o, const char *fmt, ...) {
+int tpl_exec_err(exec_t *x, const operand_t *o, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   exec_err_v(x, o->pos, o->src, fmt, ap);
@@ -47,7 +31,7 @@ static int exec_err(exec_t *x, const operand_t *o, const char *fmt, ...) {
 }
 
 /* At the whole command, as Go reports a function's own error. */
-static int call_err(exec_t *x, const command_t *cmd, const char *fmt, ...) {
+int tpl_call_err(exec_t *x, const command_t *cmd, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   exec_err_v(x, cmd->ops[0].pos, cmd->src ? cmd->src : cmd->ops[0].src, fmt, ap);
@@ -55,259 +39,174 @@ static int call_err(exec_t *x, const command_t *cmd, const char *fmt, ...) {
   return -1;
 }
 
-static const char *type_of(const exec_t *x, const value_t *v) {
-  switch (v->kind) {
-  case V_STR: return "string";
-  case V_INT: return "int";
-  case V_NIL: return "*formatter.Platform";
-  default: return x->header ? "formatter.SubHeaderContext" : x->row->type;
-  }
-}
-
-static value_t vstr(const char *s) {
-  value_t v = { .kind = V_STR, .s = strdup(s ? s : "") };
-  return v;
-}
-
-static int eval_field(exec_t *x, const operand_t *o, value_t *args, size_t nargs, value_t *out) {
+/* The first field of a chain on the row: a formatter field, its header, or
+ * the .Label method. */
+static int row_field(exec_t *x, const operand_t *o, value_t *args, size_t nargs, value_t *out) {
   const char *first = o->segs[0];
   const cli_field_t *f = cli_row_field(x->row, first);
-  size_t want = 0;
   if (x->header) {
     if (nargs > 0)
-      return exec_err(x, o, "%s is not a method but has arguments", first);
-    *out = vstr(f ? f->header : "<no value>");
+      return tpl_exec_err(x, o, "%s is not a method but has arguments", first);
+    *out = tv_str(f ? f->header : "<no value>");
   } else if (strcmp(first, "Label") == 0 && x->row->has_label) {
-    want = 1;
     if (nargs != 1)
-      return exec_err(x, o, "wrong number of args for Label: want 1 got %zu", nargs);
+      return tpl_exec_err(x, o, "wrong number of args for Label: want 1 got %zu", nargs);
     if (args[0].kind != V_STR)
-      return exec_err(x, o, "wrong type for value; expected string; got %s", type_of(x, &args[0]));
+      return tpl_exec_err(x, o, "wrong type for value; expected string; got %s", tv_type(x, &args[0]));
     json_object *v = NULL;
     if (x->row->labels && json_object_object_get_ex(x->row->labels, args[0].s, &v) &&
         json_object_is_type(v, json_type_string))
-      *out = vstr(json_object_get_string(v));
+      *out = tv_str(json_object_get_string(v));
     else
-      *out = vstr("");
+      *out = tv_str("");
   } else if (f == NULL) {
-    return exec_err(x, o, "can't evaluate field %s in type %s", first, x->row->type);
+    return tpl_exec_err(x, o, "can't evaluate field %s in type %s", first, x->row->type);
   } else if (nargs > 0) {
-    return exec_err(x, o, "wrong number of args for %s: want %zu got %zu", first, want, nargs);
-  } else if (f->value == NULL) {
-    out->kind = V_NIL;
-    out->s = NULL;
+    return tpl_exec_err(x, o, "wrong number of args for %s: want 0 got %zu", first, nargs);
   } else {
-    *out = vstr(f->value);
+    *out = f->value ? tv_str(f->value) : (value_t){ .kind = V_NIL };
   }
-  if (out->kind == V_STR && out->s == NULL)
-    return exec_err(x, o, "out of memory");
-  if (o->nsegs > 1) {
-    bool nil = out->kind == V_NIL;
-    free(out->s);
-    out->s = NULL;
-    if (nil)
-      return exec_err(x, o, "nil pointer evaluating *formatter.Platform.%s", o->segs[1]);
-    return exec_err(x, o, "can't evaluate field %s in type string", o->segs[1]);
+  return out->kind == V_STR && out->s == NULL ? tpl_exec_err(x, o, "out of memory") : 0;
+}
+
+/* One field of cur (replaced by it): a JSON object's member. */
+/* Members of docker's types that the engine leaves out when empty
+ * (omitempty): the typed struct the docker CLI decodes into has them, so a
+ * template sees their zero value, not a missing key. 'p' a nil pointer,
+ * 's' "", 'i' 0, 'b' false, 'm' an empty map, 'a' an empty slice. */
+static const struct {
+  const char *name;
+  char zero;
+} omitted[] = {
+  { "Health", 'p' },        { "Node", 'p' },      { "SizeRw", 'p' },        { "SizeRootFs", 'p' },
+  { "Healthcheck", 'p' },   { "StopTimeout", 'p' }, { "Init", 'p' },        { "ContainerConfig", 'p' },
+  { "Descriptor", 'p' },    { "ExposedPorts", 'm' }, { "Volumes", 'm' },     { "Annotations", 'm' },
+  { "ArgsEscaped", 'b' },   { "NetworkDisabled", 'b' }, { "MacAddress", 's' }, { "StopSignal", 's' },
+  { "Container", 's' },     { "DockerVersion", 's' }, { "Variant", 's' },   { "VirtualSize", 'i' },
+  { "Shell", 'a' },         { "Mounts", 'a' },    { "Manifests", 'a' },
+};
+
+static value_t zero_of(const char *name, bool *known) {
+  *known = true;
+  for (size_t i = 0; i < sizeof omitted / sizeof omitted[0]; i++)
+    if (strcmp(omitted[i].name, name) == 0)
+      switch (omitted[i].zero) {
+      case 's': return tv_str("");
+      case 'i': return tv_int(0);
+      case 'b': return tv_bool(false);
+      case 'm': return (value_t){ .kind = V_JSON, .j = json_object_new_object() };
+      case 'a': return (value_t){ .kind = V_JSON, .j = json_object_new_array() };
+      default: return (value_t){ .kind = V_NIL };
+      }
+  *known = false;
+  return (value_t){ .kind = V_NOVALUE };
+}
+
+/* JSON members whose Go field is spelled otherwise (ID for "Id", CPUShares
+ * for "CpuShares"...): the docker CLI's typed pass fails on them and its
+ * raw pass answers. */
+static bool typed_name_differs(const char *name) {
+  static const char *const names[] = { "Id", "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod",
+                                       "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "CpuCount", "CpuPercent",
+                                       "NanoCpus", "Dns", "DnsOptions", "DnsSearch", NULL };
+  for (const char *const *n = names; *n; n++)
+    if (strcmp(*n, name) == 0)
+      return true;
+  return false;
+}
+
+static int field_step(exec_t *x, const operand_t *o, const char *name, bool has_args, bool last, value_t *cur) {
+  if (cur->kind == V_NOVALUE) /* Go: the zero value goes on */
+    return 0;
+  if (cur->kind == V_NIL) {
+    if (x->row)
+      return tpl_exec_err(x, o, "nil pointer evaluating *formatter.Platform.%s", name);
+    return tpl_exec_err(x, o, "nil data; no entry for key \"%s\"", name);
   }
+  if (cur->kind != V_JSON || !json_object_is_type(cur->j, json_type_object))
+    return tpl_exec_err(x, o, "can't evaluate field %s in type %s", name, tv_type(x, cur));
+  if (has_args)
+    return tpl_exec_err(x, o, "%s is not a method but has arguments", name);
+  json_object *member;
+  value_t next;
+  bool known;
+  if (!x->raw && typed_name_differs(name))
+    return tpl_exec_err(x, o, "can't evaluate field %s in a typed struct", name);
+  if (json_object_object_get_ex(cur->j, name, &member))
+    next = tv_from_json(member, x->raw);
+  else if (x->raw)
+    return tpl_exec_err(x, o, "map has no entry for key \"%s\"", name);
+  else if (tv_json_is_string_map(cur->j))
+    next = (value_t){ .kind = V_NOVALUE };
+  else if (next = zero_of(name, &known), !known || (next.kind == V_NIL && !last))
+    /* the CLI's raw fallback (after its typed nil pointer failed) has missingkey=error */
+    return tpl_exec_err(x, o, "map has no entry for key \"%s\"", name);
+  if ((next.kind == V_STR && next.s == NULL) || (next.kind == V_JSON && next.j == NULL))
+    return tpl_exec_err(x, o, "out of memory");
+  tv_free(cur);
+  *cur = next;
+  return 0;
+}
+
+static int eval_field(exec_t *x, const operand_t *o, value_t *args, size_t nargs, value_t *out) {
+  value_t cur;
+  size_t seg = 0;
+  if (x->dot.kind == V_ROW) {
+    if (row_field(x, o, args, nargs, &cur) < 0)
+      return -1;
+    seg = 1;
+  } else {
+    cur = tv_copy(&x->dot);
+    if (cur.kind == V_STR && cur.s == NULL)
+      return tpl_exec_err(x, o, "out of memory");
+  }
+  for (; seg < o->nsegs; seg++)
+    if (field_step(x, o, o->segs[seg], nargs > 0 && seg + 1 == o->nsegs, seg + 1 == o->nsegs, &cur) < 0) {
+      tv_free(&cur);
+      return -1;
+    }
+  *out = cur;
   return 0;
 }
 
 /* An argument's value (not a function: the parser refused those). */
 static int eval_operand(exec_t *x, const operand_t *o, value_t *out) {
   switch (o->kind) {
-  case OP_DOT: out->kind = V_ROW; out->s = NULL; return 0;
-  case OP_NUMBER: out->kind = V_INT; out->i = o->num; out->s = NULL; return 0;
+  case OP_DOT:
+    *out = tv_copy(&x->dot);
+    return out->kind == V_STR && out->s == NULL ? tpl_exec_err(x, o, "out of memory") : 0;
+  case OP_NUMBER: *out = tv_int(o->num); return 0;
+  case OP_BOOL: *out = tv_bool(o->num != 0); return 0;
   case OP_STRING:
-    *out = vstr(o->str);
-    return out->s ? 0 : exec_err(x, o, "out of memory");
+    *out = tv_str(o->str);
+    return out->s ? 0 : tpl_exec_err(x, o, "out of memory");
   case OP_FIELD: return eval_field(x, o, NULL, 0, out);
-  default: return exec_err(x, o, "unexpected function");
+  default: return tpl_exec_err(x, o, "unexpected function");
   }
-}
-
-/* Go's JSON of a value, as docker's json function writes it. */
-static char *json_of(const exec_t *x, const value_t *v) {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  if (f == NULL)
-    return NULL;
-  if (v->kind == V_STR) {
-    cli_go_json_string(f, v->s, false);
-  } else if (v->kind == V_INT) {
-    fprintf(f, "%ld", v->i);
-  } else if (v->kind == V_NIL) {
-    fputs("null", f);
-  } else { /* the row: MarshalJSON's map, HTML escaped */
-    fputc('{', f);
-    for (size_t i = 0; i < x->row->n; i++) {
-      fputs(i ? "," : "", f);
-      cli_go_json_string(f, x->row->f[i].name, true);
-      fputc(':', f);
-      if (x->row->f[i].value)
-        cli_go_json_string(f, x->row->f[i].value, true);
-      else
-        fputs("null", f);
-    }
-    fputc('}', f);
-  }
-  if (fclose(f) != 0) {
-    free(buf);
-    return NULL;
-  }
-  return buf;
-}
-
-/* Decodes the UTF-8 character at p (its length in *len); -1 when invalid. */
-static long utf8_decode(const unsigned char *p, size_t *len) {
-  unsigned char c = p[0];
-  size_t k = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : (c >> 4) == 0xE ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-  long cp = k == 1 ? c : k == 2 ? c & 0x1F : k == 3 ? c & 0x0F : c & 0x07;
-  for (size_t j = 1; j < k; j++) {
-    if ((p[j] & 0xC0) != 0x80)
-      k = 0;
-    else
-      cp = (cp << 6) | (p[j] & 0x3F);
-  }
-  *len = k ? k : 1;
-  return k ? cp : -1;
-}
-
-static size_t utf8_encode(long cp, char *o) {
-  if (cp < 0x80) {
-    o[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (char)(0xC0 | (cp >> 6));
-    o[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (char)(0xE0 | (cp >> 12));
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  o[0] = (char)(0xF0 | (cp >> 18));
-  o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-  o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-  o[3] = (char)(0x80 | (cp & 0x3F));
-  return 4;
-}
-
-/* strings.ToUpper / ToLower / Title ('u', 'l', 't') with Unicode's simple
- * case mapping (glibc's C.UTF-8 tables; ASCII only when that locale is
- * missing). Invalid bytes are kept. Caller frees. */
-static char *change_case(const char *s, char how) {
-  static locale_t utf8;
-  if (utf8 == (locale_t)0)
-    utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-  size_t n = strlen(s);
-  char *out = malloc(4 * n + 1), *o = out;
-  bool word_start = true;
-  for (const unsigned char *p = (const unsigned char *)s; out && *p;) {
-    size_t len;
-    long cp = utf8_decode(p, &len);
-    if (cp < 0) {
-      *o++ = (char)*p++;
-      word_start = false;
-      continue;
-    }
-    wint_t w = (wint_t)cp, m = w;
-    bool upper = how == 'u' || (how == 't' && word_start);
-    if (upper)
-      m = utf8 ? towupper_l(w, utf8) : (wint_t)toupper((int)(w < 0x80 ? w : 0)) ?: w;
-    else if (how == 'l')
-      m = utf8 ? towlower_l(w, utf8) : (wint_t)tolower((int)(w < 0x80 ? w : 0)) ?: w;
-    o += utf8_encode((long)m, o);
-    /* Go's isSeparator for Title: ASCII but letters, digits and '_'; other spaces */
-    if (w < 0x80)
-      word_start = !isalnum((int)w) && w != '_';
-    else
-      word_start = utf8 ? iswspace_l(w, utf8) : false;
-    p += len;
-  }
-  if (out)
-    *o = '\0';
-  return out;
-}
-
-static size_t func_arity(const char *name) {
-  return strcmp(name, "pad") == 0 ? 3 : strcmp(name, "truncate") == 0 ? 2 : 1;
-}
-
-/* An argument of the wrong type: a literal as Go's parser-typed message at
- * the literal, a computed value (field, pipeline) at its node. */
-static int type_err(exec_t *x, const operand_t *fn, const operand_t *arg, const value_t *v, const char *want) {
-  if (arg && (arg->kind == OP_STRING || arg->kind == OP_NUMBER))
-    return exec_err(x, arg, "expected %s; found %s", want, arg->src);
-  return exec_err(x, arg ? arg : fn, "wrong type for value; expected %s; got %s", want, type_of(x, v));
-}
-
-/* args[i] came from ops[i] (NULL: the pipeline's previous value). */
-static int call_func(exec_t *x, const command_t *cmd, value_t *args, const operand_t *const *ops, size_t nargs,
-                     value_t *out) {
-  const operand_t *fn = &cmd->ops[0];
-  const char *name = fn->str;
-  bool pad = strcmp(name, "pad") == 0, trunc = strcmp(name, "truncate") == 0;
-  bool json = strcmp(name, "json") == 0;
-  if (nargs != func_arity(name)) /* (checked by the caller) */
-    return exec_err(x, fn, "wrong number of args for %s", name);
-  if (!json && args[0].kind != V_STR)
-    return type_err(x, fn, ops[0], &args[0], "string");
-  for (size_t i = 1; i < nargs; i++)
-    if (args[i].kind != V_INT)
-      return type_err(x, fn, ops[i], &args[i], "int");
-  if (json && x->header) { /* the header function takes a string */
-    if (args[0].kind != V_STR)
-      return type_err(x, fn, ops[0], &args[0], "string");
-    *out = vstr(args[0].s);
-  } else if (json) {
-    out->kind = V_STR;
-    out->s = json_of(x, &args[0]);
-  } else if (pad) {
-    long pre = args[1].i, post = args[2].i;
-    if (pre < 0 || post < 0 || pre > 4096 || post > 4096)
-      return call_err(x, cmd, "error calling pad: berth pads by at most 4096");
-    size_t n = strlen(args[0].s);
-    out->kind = V_STR;
-    out->s = malloc(n + (size_t)pre + (size_t)post + 1);
-    if (out->s && n == 0)
-      out->s[0] = '\0';
-    else if (out->s)
-      snprintf(out->s, n + (size_t)pre + (size_t)post + 1, "%*s%s%*s", (int)pre, "", args[0].s, (int)post, "");
-  } else if (x->header) { /* upper lower title truncate: the header as it is */
-    *out = vstr(args[0].s);
-  } else if (trunc) {
-    long n = args[1].i;
-    if (n < 0)
-      return call_err(x, cmd, "error calling truncate: runtime error: slice bounds out of range [:%ld]", n);
-    out->kind = V_STR;
-    out->s = strlen(args[0].s) < (size_t)n ? strdup(args[0].s) : strndup(args[0].s, (size_t)n);
-  } else {
-    out->kind = V_STR;
-    out->s = change_case(args[0].s, name[0]);
-  }
-  return out->kind == V_STR && out->s == NULL ? exec_err(x, fn, "out of memory") : 0;
 }
 
 static void free_values(value_t *v, size_t n) {
   for (size_t i = 0; i < n; i++)
-    free(v[i].s);
+    tv_free(&v[i]);
 }
 
 /* One command; final is the previous command's value in a pipeline. */
 static int eval_command(exec_t *x, const command_t *cmd, value_t *final, value_t *out) {
-  value_t args[8];
-  const operand_t *ops[8];
+  value_t args[17];
+  const operand_t *ops[17];
   size_t nargs = 0;
   const operand_t *head = &cmd->ops[0];
   if (cmd->n + 1 > sizeof args / sizeof args[0])
-    return exec_err(x, head, "too many arguments");
-  size_t given = cmd->n - 1 + (final != NULL);
-  if (head->kind == OP_FUNC && given != func_arity(head->str)) /* Go checks before it evaluates */
-    return exec_err(x, head, "wrong number of args for %s: want %zu got %zu", head->str, func_arity(head->str), given);
+    return tpl_exec_err(x, head, "too many arguments");
+  size_t given = cmd->n - 1 + (final != NULL), min;
+  long max;
+  if (head->kind == OP_FUNC) { /* Go checks before it evaluates */
+    tpl_func_arity(head->str, &min, &max);
+    if (max >= 0 && (size_t)max == min && given != min)
+      return tpl_exec_err(x, head, "wrong number of args for %s: want %zu got %zu", head->str, min, given);
+    if (given < min)
+      return tpl_exec_err(x, head, "wrong number of args for %s: want at least %zu got %zu", head->str, min, given);
+  }
   for (size_t i = 1; i < cmd->n; i++) {
     if (eval_operand(x, &cmd->ops[i], &args[nargs]) < 0) {
       free_values(args, nargs);
@@ -318,48 +217,214 @@ static int eval_command(exec_t *x, const command_t *cmd, value_t *final, value_t
   if (final) {
     ops[nargs] = NULL;
     args[nargs++] = *final;
-    final->s = NULL;
+    *final = (value_t){ .kind = V_NIL };
   }
   int r;
+  *out = (value_t){ .kind = V_NIL };
   if (head->kind == OP_FUNC)
-    r = call_func(x, cmd, args, ops, nargs, out);
+    r = tpl_call_func(x, cmd, args, ops, nargs, out);
   else if (head->kind == OP_FIELD)
     r = eval_field(x, head, args, nargs, out);
   else if (nargs > 0)
-    r = exec_err(x, head, "can't give argument to non-function %s", head->src);
+    r = tpl_exec_err(x, head, "can't give argument to non-function %s", head->src);
   else
     r = eval_operand(x, head, out);
   free_values(args, nargs);
   return r;
 }
 
-int cli_template_exec(const cli_template_t *t, const cli_row_t *row, bool header, FILE *out, char *err,
-                      size_t errlen) {
-  exec_t x = { .t = t, .row = row, .header = header, .err = err, .errlen = errlen };
-  for (size_t i = 0; i < t->n; i++) {
-    const node_t *n = &t->nodes[i];
-    if (!n->action) {
-      fputs(n->text, out);
-      continue;
+static int eval_pipeline(exec_t *x, const node_t *n, value_t *out) {
+  value_t v = { .kind = V_NIL }, prev;
+  for (size_t c = 0; c < n->ncmds; c++) {
+    prev = v;
+    int r = eval_command(x, &n->cmds[c], c ? &prev : NULL, &v);
+    tv_free(&prev);
+    if (r < 0) {
+      tv_free(&v);
+      return -1;
     }
-    value_t v = { .kind = V_NIL }, prev;
-    for (size_t c = 0; c < n->ncmds; c++) {
-      prev = v;
-      v.s = NULL;
-      int r = eval_command(&x, &n->cmds[c], c ? &prev : NULL, &v);
-      free(prev.s);
+  }
+  *out = v;
+  return 0;
+}
+
+static int exec_list(exec_t *x, size_t from, size_t to, FILE *out);
+
+/* The body from+1 .. to with dot set to v (borrowed). */
+static int exec_with_dot(exec_t *x, const value_t *v, size_t from, size_t to, FILE *out) {
+  value_t saved = x->dot;
+  x->dot = *v;
+  int r = exec_list(x, from, to, out);
+  x->dot = saved;
+  return r;
+}
+
+/* range: an array's elements, an object's values in key order, 0..n-1 of
+ * an integer; none (the else branch) for nil and empty ones. */
+static int exec_range(exec_t *x, const node_t *n, size_t i, const value_t *v, FILE *out) {
+  size_t count = 0;
+  int r = 0;
+  if (v->kind == V_JSON && json_object_is_type(v->j, json_type_array)) {
+    count = json_object_array_length(v->j);
+    for (size_t k = 0; r == 0 && k < count; k++) {
+      value_t e = tv_from_json(json_object_array_get_idx(v->j, k), x->raw);
+      r = e.kind == V_STR && e.s == NULL ? -1 : exec_with_dot(x, &e, i + 1, n->next, out);
+      tv_free(&e);
+    }
+  } else if (v->kind == V_JSON && json_object_is_type(v->j, json_type_object)) {
+    count = (size_t)json_object_object_length(v->j);
+    const char **keys = malloc((count + 1) * sizeof *keys);
+    size_t k = 0;
+    if (keys == NULL)
+      return tpl_exec_err(x, &n->cmds[0].ops[0], "out of memory");
+    json_object_object_foreach(v->j, key, val) {
+      (void)val;
+      size_t at = k++;
+      while (at > 0 && strcmp(keys[at - 1], key) > 0) { /* insertion sort: inspect's maps are small */
+        keys[at] = keys[at - 1];
+        at--;
+      }
+      keys[at] = key;
+    }
+    for (k = 0; r == 0 && k < count; k++) {
+      value_t e = tv_from_json(json_object_object_get(v->j, keys[k]), x->raw);
+      r = e.kind == V_STR && e.s == NULL ? -1 : exec_with_dot(x, &e, i + 1, n->next, out);
+      tv_free(&e);
+    }
+    free(keys);
+  } else if (v->kind == V_INT) { /* Go 1.22's range over an integer */
+    count = v->i > 0 ? (size_t)v->i : 0;
+    for (size_t k = 0; r == 0 && k < count; k++) {
+      value_t e = tv_int((int64_t)k);
+      r = exec_with_dot(x, &e, i + 1, n->next, out);
+    }
+  } else if (v->kind != V_NIL && v->kind != V_NOVALUE) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f && tv_print(f, x, v) < 0)
+      fputs("{...}", f);
+    if (f)
+      fclose(f);
+    r = tpl_exec_err(x, &n->cmds[0].ops[0], "range can't iterate over %s", text ? text : "?");
+    free(text);
+    return r;
+  }
+  if (r < 0)
+    return -1;
+  if (count == 0 && n->next != n->end) /* {{else}} */
+    return exec_list(x, n->next + 1, n->end, out);
+  return 0;
+}
+
+/* if / with and their else if / else with / else chain, from node i. */
+static int exec_branch(exec_t *x, size_t i, FILE *out) {
+  for (;;) {
+    const node_t *n = &x->t->nodes[i];
+    if (n->ncmds == 0) /* a plain else */
+      return exec_list(x, i + 1, n->next, out);
+    value_t v;
+    if (eval_pipeline(x, n, &v) < 0)
+      return -1;
+    bool with = n->kind == N_WITH || (n->kind == N_ELSE && n->text && n->text[0] == 'w');
+    int r = 0;
+    bool taken = tv_truth(&v);
+    if (taken)
+      r = with ? exec_with_dot(x, &v, i + 1, n->next, out) : exec_list(x, i + 1, n->next, out);
+    tv_free(&v);
+    if (taken || r < 0 || n->next == n->end)
+      return r;
+    i = n->next;
+  }
+}
+
+static int exec_list(exec_t *x, size_t from, size_t to, FILE *out) {
+  for (size_t i = from; i < to; i++) {
+    const node_t *n = &x->t->nodes[i];
+    if (n->kind == N_TEXT) {
+      fputs(n->text, out);
+    } else if (n->kind == N_ACTION) {
+      value_t v;
+      if (eval_pipeline(x, n, &v) < 0)
+        return -1;
+      int r = tv_print(out, x, &v);
+      tv_free(&v);
+      if (r < 0)
+        return tpl_exec_err(x, &n->cmds[n->ncmds - 1].ops[0], "berth prints . only as {{json .}}");
+    } else if (n->kind == N_RANGE) {
+      value_t v;
+      if (eval_pipeline(x, n, &v) < 0)
+        return -1;
+      int r = exec_range(x, n, i, &v, out);
+      tv_free(&v);
       if (r < 0)
         return -1;
+      i = n->end;
+    } else if (n->kind == N_IF || n->kind == N_WITH) {
+      if (exec_branch(x, i, out) < 0)
+        return -1;
+      i = n->end;
     }
-    if (v.kind == V_STR)
-      fputs(v.s, out);
-    else if (v.kind == V_NIL)
-      fputs("<nil>", out);
-    else if (v.kind == V_INT)
-      fprintf(out, "%ld", v.i);
-    else
-      return exec_err(&x, &n->cmds[n->ncmds - 1].ops[0], "berth prints . only as {{json .}}");
-    free(v.s);
   }
   return 0;
+}
+
+int cli_template_exec(const cli_template_t *t, const cli_row_t *row, bool header, FILE *out, char *err,
+                      size_t errlen) {
+  exec_t x = { .t = t, .row = row, .header = header, .dot = { .kind = V_ROW }, .err = err, .errlen = errlen };
+  return exec_list(&x, 0, t->n, out);
+}
+
+static int exec_json_pass(const cli_template_t *t, json_object *obj, bool raw, FILE *out, char *err, size_t errlen) {
+  exec_t x = { .t = t, .raw = raw, .err = err, .errlen = errlen };
+  x.dot = tv_from_json(obj, raw);
+  if (x.dot.kind == V_STR && x.dot.s == NULL) {
+    cli_tpl_set_err(err, errlen, "out of memory");
+    return -1;
+  }
+  int r = exec_list(&x, 0, t->n, out);
+  tv_free(&x.dot);
+  return r;
+}
+
+/* The docker CLI's two passes: its typed struct first; when that fails, a
+ * map of the raw JSON (numbers as json.Number, missingkey=error). */
+int cli_template_exec_json(const cli_template_t *t, json_object *obj, FILE *out, char *err, size_t errlen) {
+  for (int raw = 0; raw < 2; raw++) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f == NULL) {
+      cli_tpl_set_err(err, errlen, "out of memory");
+      return -1;
+    }
+    int r = exec_json_pass(t, obj, raw, f, err, errlen);
+    if (fclose(f) != 0 && r == 0) {
+      cli_tpl_set_err(err, errlen, "out of memory");
+      r = -1;
+    }
+    if (r == 0)
+      fwrite(buf, 1, len, out);
+    free(buf);
+    if (r == 0 || raw)
+      return r;
+  }
+  return -1;
+}
+
+int cli_inspect_format(const cli_template_t *t, json_object *obj, FILE *out, char *err, size_t errlen) {
+  char *buf = NULL, msg[1024] = "";
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  int r = f ? cli_template_exec_json(t, obj, f, msg, sizeof msg) : -1;
+  if (f && fclose(f) != 0)
+    r = -1;
+  if (r == 0) { /* as the docker CLI's TemplateInspector: all or nothing, then a newline */
+    fwrite(buf, 1, len, out);
+    fputc('\n', out);
+  } else {
+    snprintf(err, errlen, "template parsing error: %s", msg[0] ? msg : "out of memory");
+  }
+  free(buf);
+  return r;
 }

@@ -1,9 +1,11 @@
-/* template.c and template_exec.c: a parsed template (private to them). */
+/* template.c, template_exec.c, template_value.c, template_funcs.c: a
+ * parsed template and the values its executor walks (private to them). */
 #pragma once
 #include <stddef.h>
+#include <stdint.h>
 #include "template.h"
 
-typedef enum { OP_FIELD, OP_DOT, OP_STRING, OP_NUMBER, OP_FUNC } op_kind_t;
+typedef enum { OP_FIELD, OP_DOT, OP_STRING, OP_NUMBER, OP_BOOL, OP_FUNC } op_kind_t;
 
 typedef struct {
   op_kind_t kind;
@@ -11,7 +13,7 @@ typedef struct {
   char *str;    /* string value, function name */
   char **segs;  /* field chain: "ID", "Foo" */
   size_t nsegs;
-  long num;
+  long num;     /* OP_NUMBER; OP_BOOL: 0 or 1 */
   size_t pos;   /* byte offset in the template text */
 } operand_t;
 
@@ -21,11 +23,18 @@ typedef struct {
   char *src;      /* the command as written, for "error calling" messages */
 } command_t;
 
+/* A flat list: control structures are their keyword nodes; next and end
+ * link an if/range/with to its else nodes and its end. */
+typedef enum { N_TEXT, N_ACTION, N_IF, N_RANGE, N_WITH, N_ELSE, N_END } node_kind_t;
+
 typedef struct {
-  bool action;
-  char *text; /* text node */
-  command_t *cmds; /* action: a pipeline */
+  node_kind_t kind;
+  char *text;      /* N_TEXT */
+  command_t *cmds; /* the pipeline: actions, if/range/with, else if / else with */
   size_t ncmds;
+  size_t next;     /* if/range/with/else: the block's next else, or its end */
+  size_t end;      /* if/range/with/else: the block's end */
+  size_t pos;      /* byte offset of the action */
 } node_t;
 
 struct cli_template {
@@ -34,8 +43,70 @@ struct cli_template {
   size_t n;
 };
 
-
 /* "template: :LINE: ..." style messages into err. */
 void cli_tpl_set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The 1-based line of byte offset pos in src. */
 int cli_tpl_line_of(const char *src, size_t pos);
+
+/* ---- values (template_value.c) ---- */
+
+/* V_ROW: the list row itself; V_JSON: an array, object or non-integral
+ * number of inspect's JSON; V_NOVALUE: a map's missing key (Go's invalid
+ * value, "<no value>"). */
+typedef enum { V_STR, V_NIL, V_INT, V_BOOL, V_ROW, V_JSON, V_NOVALUE } vkind_t;
+typedef struct {
+  vkind_t kind;
+  char *s;       /* V_STR, owned */
+  int64_t i;     /* V_INT; V_BOOL 0 or 1 */
+  json_object *j; /* V_JSON, a reference owned */
+  bool number;   /* V_STR: a json.Number (a number of the raw pass) */
+} value_t;
+
+typedef struct {
+  const cli_template_t *t;
+  const cli_row_t *row; /* the row templates (NULL for JSON ones) */
+  bool header;
+  value_t dot;          /* borrowed */
+  bool raw;             /* inspect's second pass: the docker CLI's map of the raw JSON */
+  char *err;
+  size_t errlen;
+} exec_t;
+
+value_t tv_str(const char *s); /* .s NULL when out of memory */
+value_t tv_int(int64_t i);
+value_t tv_bool(bool b);
+/* A JSON value (a new reference for arrays and objects); raw: numbers as
+ * json.Number, their text. */
+value_t tv_from_json(json_object *j, bool raw);
+/* A copy (strings duplicated, references taken). */
+value_t tv_copy(const value_t *v);
+void tv_free(value_t *v);
+/* Go's type of v in messages: "string", "int", "[]interface {}"... */
+const char *tv_type(const exec_t *x, const value_t *v);
+/* Go's truth: false, 0, nil, empty string, array, map are false. */
+bool tv_truth(const value_t *v);
+/* Prints v as Go's fmt %v prints it; -1 for the row (unprintable). */
+int tv_print(FILE *out, const exec_t *x, const value_t *v);
+/* Go's JSON of v (SetEscapeHTML(false), the row as MarshalJSON's map).
+ * Caller frees; NULL when out of memory. */
+char *tv_json(const exec_t *x, const value_t *v);
+/* Whether a JSON object is a Go map (string values only, or empty): a
+ * missing key there is "<no value>" or "", not an error. */
+bool tv_json_is_string_map(json_object *o);
+
+/* Go's fmt.Sprintf for %s %v %d %q %t %x and %% (flags, width, precision),
+ * with fmt's %!d(string=x), %!v(MISSING) and %!(EXTRA ...) marks. */
+int tpl_sprintf(exec_t *x, FILE *out, const char *fmt, const value_t *args, size_t nargs);
+
+/* ---- functions (template_funcs.c) ---- */
+
+/* Whether name is a function; its argument counts (max -1: variadic). */
+bool tpl_func_known(const char *name);
+void tpl_func_arity(const char *name, size_t *min, long *max);
+/* Calls fn on args (args[i] came from ops[i], NULL: the pipeline's value). */
+int tpl_call_func(exec_t *x, const command_t *cmd, value_t *args, const operand_t *const *ops, size_t nargs,
+                  value_t *out);
+
+/* ---- errors (template_exec.c) ---- */
+int tpl_exec_err(exec_t *x, const operand_t *o, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int tpl_call_err(exec_t *x, const command_t *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -299,6 +299,47 @@ same_as_docker() {
   cli rm cli-insp
 }
 
+@test "inspect -f TEMPLATE and ps --format with if/range: what the docker CLI prints, byte for byte" {
+  cli run -d --name cli-ifmt --label k=v --label 'x=<a&b>' -e FOO=bar -e 'Q="q"' -m 64m busybox sleep 1000
+  [[ $status -eq 0 ]]
+  cli create --name cli-ifmt2 busybox sh -c 'echo x'
+  [[ $status -eq 0 ]]
+  local f
+  for f in '{{.State.Status}}' '{{.State.Running}}' '{{.Id}}' '{{.Name}}' '{{.Config.Image}}' '{{json .Config.Env}}' \
+    '{{index .Config.Labels "k"}}|{{index .Config.Labels "nope"}}|{{.Config.Labels.nope}}' \
+    '{{range .Config.Env}}{{.}},{{end}}' '{{if .State.Running}}up{{else}}down{{end}}' '{{len .Config.Cmd}}' \
+    '{{.HostConfig.Memory}}' '{{.Config.Cmd}}' '{{printf "%s-%d" .Name .RestartCount}}' '{{.Config.Labels}}' \
+    '{{json .Config.Labels}}' '{{.State.Pid | printf "%d" | len | lt 0}}' '{{upper .State.Status}} {{title "a b"}}' \
+    '{{join .Config.Cmd "+"}} {{split .Name "i"}}' \
+    '{{with .Config.Labels}}{{.k}}{{end}} {{with .State.Health}}h{{else}}no health{{end}}' \
+    '{{range .Config.Labels}}[{{.}}]{{else}}none{{end}}' '{{if and .State.Running .Name}}x{{end}}' \
+    '{{if eq .State.Status "exited"}}e{{else if ne .RestartCount 0}}r{{else}}o{{end}} {{not .State.Paused}}' \
+    '{{.State.ExitCode}} {{.HostConfig.NetworkMode}} {{.Driver}} {{.Platform}} {{or .State.ExitCode "none"}}' \
+    '{{println .Name}}{{print .RestartCount .Name 1 2}} {{printf "%q %v %5s|%-3d|" .Name .State.Running "r" 7}}' \
+    '{{.Nope}}' '{{.State.Nope}}' '{{.State.Health.Status}}' '{{index .Config.Env 99}}' '{{len .RestartCount}}' \
+    '{{if}}{{end}}' '{{.Id' '{{end}}' '{{nope .Id}}'; do
+    same_as_docker_with '' inspect -f "$f" cli-ifmt
+  done
+  # -f applies to each name, errors after the output; containers and images
+  same_as_docker_with '' inspect -f '{{.Name}} {{.State.Status}}' cli-ifmt cli-ifmt2
+  same_as_docker_with '' inspect --format '{{.Id}}' cli-ifmt nothing-here
+  same_as_docker_with '' inspect -f '{{.Nope}}' cli-ifmt cli-ifmt2
+  same_as_docker_with '' container inspect -f '{{.Config.Hostname | len}} {{json .Mounts}}' cli-ifmt2
+  for f in '{{.Id}} {{json .RepoTags}} {{.Size}} {{.Os}}/{{.Architecture}}' \
+    '{{range .RootFS.Layers}}{{.}} {{end}}{{len .RootFS.Layers}}' '{{.Config.Cmd}} {{json .Config.Env}}' '{{.Nope}}'; do
+    same_as_docker_with '' inspect -f "$f" busybox
+    same_as_docker_with '' image inspect -f "$f" busybox
+  done
+  [[ $status -eq 1 ]]
+  same_as_docker_with '' image inspect -f '{{.Id}}' busybox nothing-here
+  # ps --format with control structures and comparisons
+  same_as_docker ps -a --filter name=cli-ifmt --format '{{if eq .State "running"}}up {{.Names}}{{else}}{{.State}}{{end}}'
+  same_as_docker ps -a --filter name=cli-ifmt --format '{{range split .Labels ","}}<{{.}}>{{end}}|{{len .Names}}'
+  same_as_docker ps -a --filter name=cli-ifmt --format 'table {{.Names}}\t{{if ne .State "running"}}stopped{{end}}'
+  cli rm -f cli-ifmt cli-ifmt2
+  [[ $status -eq 0 ]]
+}
+
 @test "rename; container prune removes stopped containers only" {
   cli create --name cli-old busybox true
   local id=$output

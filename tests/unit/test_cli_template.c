@@ -74,7 +74,8 @@ static void test_render(void) {
   check("{{.ID}}\\t{{.Size}}", "aaaaaaaaaaaa\t1.98MB\nb\t1.98MB\n", "a real tab without 'table'");
   check("{{upper .Names}}|{{.Names | lower}}|{{title .ID}}", "WEB|web|Aaaaaaaaaaaa\n"
         "D\xc3\x89J\xc3\x80 \"VU\" <X&Y>|d\xc3\xa9j\xc3\xa0 \"vu\" <x&y>|B\n", "upper (Unicode too), lower (pipe), title");
-  check("{{truncate .ID 3}}|{{pad .ID 2 1}}|", "aaa|  aaaaaaaaaaaa |\nb|  b |\n", "truncate and pad");
+  check("{{truncate .ID 3}}|{{pad .ID 2 1}}|{{pad \"\" 1 1}}|", "aaa|  aaaaaaaaaaaa ||\nb|  b ||\n",
+        "truncate and pad (an empty string not padded, as docker's)");
   check("a  {{- .ID -}}  \\n z{{/* a comment */}}", "aaaaaaaaaaaaaz\nabz\n", "trim markers and comments");
   check("{{.Platform}}|{{json .Platform}}", "<nil>|null\n<nil>|null\n", "nil prints <nil>, its JSON null");
   check("{{\"}}\"}} }}", "}} }}\n}} }}\n", "a string literal holding }}, a stray }} is text");
@@ -137,11 +138,8 @@ static void test_errors(void) {
         "args for ID: want 0 got 1", "arguments to a field");
   check("{{upper}}", "ERR: template parsing error: template: :1:2: executing \"\" at <upper>: wrong number of "
         "args for upper: want 1 got 0", "a function without its argument");
-  char *got = render("{{if .ID}}x{{end}}");
-  tap_ok(got && strstr(got, "ERR: template parsing error: template: :1: \"if\" is not supported"),
-         "control structures refused with a parse error");
-  free(got);
-  got = render("{{.}}");
+  check("{{if .ID}}x{{end}", "ERR: template parsing error: template: :1: unclosed action", "an unclosed {{end");
+  char *got = render("{{.}}");
   tap_ok(got && strncmp(got, "ERR: ", 5) == 0, "{{.}} refused (docker prints Go's struct dump)");
   free(got);
   got = render("{{pad .ID 99999999 0}}");
@@ -152,6 +150,164 @@ static void test_errors(void) {
   free(got);
   got = render("{{$x := .ID}}");
   tap_ok(got && strncmp(got, "ERR: ", 5) == 0, "variables refused");
+  free(got);
+}
+
+/* Control structures and the new functions over rows, as docker's ps --format. */
+static void test_row_control(void) {
+  check("{{if eq .ID \"b\"}}B{{else}}{{.ID}}{{end}}", "aaaaaaaaaaaa\nB\n", "if eq on a row field, else");
+  check("{{range split .Names \" \"}}[{{.}}]{{end}}", "[web]\n[d\xc3\xa9j\xc3\xa0][\"vu\"][<x&y>]\n",
+        "range over split, . is the element");
+  check("{{with .Platform}}p{{else}}none{{end}}|{{if not .Platform}}nil{{end}}|{{len .ID}}",
+        "none|nil|12\nnone|nil|1\n", "with over nil, not, len");
+  check("table {{if .ID}}{{.ID}}{{end}}\t{{printf \"%.3s\" .Size}}",
+        "IMAGE ID       SIZ\naaaaaaaaaaaa   1.9\nb              1.9\n",
+        "table header through if and printf (the header runs on the names)");
+}
+
+static const char *sample_json =
+    "{\"Id\":\"abc\",\"Name\":\"/web\",\"RestartCount\":2,"
+    "\"State\":{\"Status\":\"running\",\"Running\":true,\"Pid\":42,\"Health\":null},"
+    "\"Config\":{\"Env\":[\"A=1\",\"B=2\"],\"Cmd\":[\"sh\",\"-c\",\"echo hi\"],"
+    "\"Labels\":{\"k\":\"v\",\"a\":\"<1>\"},\"Image\":\"busybox\"},"
+    "\"HostConfig\":{\"Memory\":67108864,\"CpuShares\":0,\"Binds\":null},"
+    "\"Ratio\":0.5,\"Zero\":0,\"Big\":1e+300,\"Empty\":[],\"EmptyMap\":{},\"Nested\":[{\"b\":1,\"a\":[true,null]}]}";
+
+/* A template over sample_json, as inspect -f runs it; the text or "ERR: message". */
+static char *render_json(const char *tpl) {
+  json_object *o = json_tokener_parse(sample_json);
+  char err[1024] = "", *out = NULL;
+  size_t len = 0;
+  cli_template_t *t = cli_template_parse(tpl, err, sizeof err);
+  if (t != NULL) {
+    FILE *f = open_memstream(&out, &len);
+    int r = cli_template_exec_json(t, o, f, err, sizeof err);
+    fclose(f);
+    if (r < 0) {
+      free(out);
+      out = NULL;
+    }
+  }
+  if (out == NULL && asprintf(&out, "ERR: %s", err) < 0)
+    out = NULL;
+  cli_template_free(t);
+  json_object_put(o);
+  return out;
+}
+
+static void check_json(const char *tpl, const char *want, const char *what) {
+  char *got = render_json(tpl);
+  str_is(got, want, what);
+  free(got);
+}
+
+static void test_json_values(void) {
+  check_json("{{.State.Status}} {{.State.Running}} {{.HostConfig.Memory}} {{.RestartCount}}",
+             "running true 67108864 2", "strings raw, booleans, integers whole");
+  check_json("{{.Config.Cmd}}|{{.Config.Labels}}|{{.State.Health}}|{{.Config.Labels.nope}}",
+             "[sh -c echo hi]|map[a:<1> k:v]|<nil>|<no value>",
+             "arrays [a b], maps in key order, null <nil>, a map's missing key <no value>");
+  check_json("{{.Ratio}} {{.Big}} {{.Nested}} {{.Empty}} {{.EmptyMap}}", "0.5 1e+300 [map[a:[true <nil>] b:1]] [] map[]",
+             "floats as Go's %v, nested values");
+  check_json("{{json .Config.Env}} {{json .Config.Labels}} {{json .State}} {{json .Ratio}} {{json .Name}}",
+             "[\"A=1\",\"B=2\"] {\"a\":\"<1>\",\"k\":\"v\"} {\"Status\":\"running\",\"Running\":true,\"Pid\":42,"
+             "\"Health\":null} 0.5 \"/web\"",
+             "json: compact, a map's keys sorted, a struct's order kept, no HTML escaping");
+  check_json("{{.Nope}}", "ERR: template: :1:2: executing \"\" at <.Nope>: map has no entry for key \"Nope\"",
+             "a missing member of a struct: the docker CLI's missingkey=error message");
+  check_json("{{.State.Health.Status}}", "ERR: template: :1:8: executing \"\" at <.State.Health.Status>: nil data; "
+             "no entry for key \"Status\"", "a field of null");
+  check_json("{{.Name.X}}", "ERR: template: :1:7: executing \"\" at <.Name.X>: can't evaluate field X in type string",
+             "a field of a string");
+  char *got = render_json("{{.}}");
+  tap_ok(got && strncmp(got, "map[Big:1e+300 Config:map[Cmd:[sh -c echo hi] ", 46) == 0,
+         "{{.}}: the object as a map (docker prints its typed struct as {...})");
+  free(got);
+}
+
+static void test_json_funcs(void) {
+  check_json("{{index .Config.Labels \"k\"}}|{{index .Config.Labels \"x\"}}|{{index .Config.Env 1}}|"
+             "{{index .Nested 0 \"a\" 0}}|{{index .EmptyMap \"x\"}}",
+             "v||B=2|true|<no value>", "index: map key (a string map's zero value ''), array, chained");
+  check_json("{{index .Config.Env 5}}", "ERR: template: :1:2: executing \"\" at <index .Config.Env 5>: error calling "
+             "index: index out of range: 5", "index out of range");
+  check_json("{{len .Config.Cmd}} {{len .Config.Labels}} {{len .Name}} {{.Config.Cmd | len}}", "3 2 4 3", "len");
+  check_json("{{len .RestartCount}}|{{or .HostConfig.CpuShares \"none\"}} {{printf \"%d\" .Id}}", "1|0 %!d(string=abc)",
+             "the typed pass failing (len of an int; CPUShares spelled CpuShares), the raw pass's json.Number answers");
+  check_json("{{len .Nested.Nope}}", "ERR: template: :1:13: executing \"\" at <.Nested.Nope>: can't evaluate field "
+             "Nope in type []interface {}", "the raw pass's error is the one reported");
+  check_json("{{upper .Name}} {{lower \"AB\"}} {{title \"hello world\"}}", "/WEB ab Hello World", "case functions");
+  check_json("{{split .Config.Image \"b\"}} {{split \"ab\" \"\"}} {{join .Config.Cmd \",\"}}",
+             "[ usy ox] [a b] sh,-c,echo hi", "split, join");
+  check_json("{{join .Name \",\"}}", "ERR: template: :1:7: executing \"\" at <.Name>: wrong type for value; "
+             "expected []string; got string", "join of a string");
+  check_json("{{printf \"%s-%d\" .Name .RestartCount}}|{{printf \"%v|%q|%5s|%-4d|%05d|%x|%t\" .Config.Cmd .Name "
+             "\"x\" 7 42 255 true}}",
+             "/web-2|[sh -c echo hi]|\"/web\"|    x|7   |00042|ff|true", "printf verbs, flags, widths");
+  check_json("{{printf \"%d %s\" .Name}}|{{printf \"x%%\" 1}}", "%!d(string=/web) %!s(MISSING)|x%%!(EXTRA int=1)",
+             "printf: fmt's marks for a bad verb, a missing and an extra argument");
+  check_json("{{print \"a\" 1 2 \"b\"}}|{{println .Name 1}}", "a1 2b|/web 1\n", "print and println spacing");
+  check_json("{{and .State.Running .Name}} {{and 0 1}} {{or .Empty .Name}} {{or 0 \"\"}} {{not .Empty}} {{not 1}}",
+             "/web 0 /web  true false", "and, or give the deciding value; not");
+  check_json("{{ne 1 2}} {{lt 1 2}} {{le 2 2}} {{gt \"b\" \"a\"}} {{ge 1 2}} {{eq .RestartCount 1 2}} {{eq true true}}",
+             "true true true true false true true", "comparisons, eq with several");
+  check_json("{{eq .Name 1}}", "ERR: template: :1:2: executing \"\" at <eq .Name 1>: error calling eq: incompatible "
+             "types for comparison", "eq of a string and a number");
+  check_json("{{lt true false}}", "ERR: template: :1:2: executing \"\" at <lt true false>: error calling lt: invalid "
+             "type for comparison", "lt of booleans");
+  check_json("{{eq 1}}", "ERR: template: :1:2: executing \"\" at <eq 1>: error calling eq: missing argument for "
+             "comparison", "eq alone");
+  check_json("{{printf}}", "ERR: template: :1:2: executing \"\" at <printf>: wrong number of args for printf: want "
+             "at least 1 got 0", "printf without a format");
+}
+
+static void test_json_control(void) {
+  check_json("{{range .Config.Env}}{{.}},{{end}}|{{range .Config.Labels}}{{.}};{{end}}|{{range 3}}{{.}}{{end}}",
+             "A=1,B=2,|<1>;v;|012", "range over an array, a map's values in key order, an integer");
+  check_json("{{range .Empty}}x{{else}}none{{end}}|{{range .HostConfig.Binds}}x{{else}}nil{{end}}", "none|nil",
+             "range else for empty and null");
+  check_json("{{if .State.Running}}up{{else}}down{{end}}", "up", "if else");
+  check_json("{{if eq .State.Status \"exited\"}}e{{else if eq .State.Status \"running\"}}r{{else}}o{{end}}", "r",
+             "else if");
+  check_json("{{if .Empty}}a{{else if .EmptyMap}}b{{else if .Zero}}c{{else if \"\"}}d"
+             "{{else if .State.Health}}e{{else}}f{{end}}", "f", "Go's truth: empty array, map, 0, \"\", nil are false");
+  check_json("{{with .State}}{{.Status}}/{{.Pid}}{{end}}|{{with .State.Health}}h{{else}}no health{{end}}|"
+             "{{with .Nope2.X}}{{end}}",
+             "ERR: template: :1:104: executing \"\" at <.Nope2.X>: map has no entry for key \"Nope2\"",
+             "with: an error inside is reported");
+  check_json("{{with .State}}{{.Status}}/{{.Pid}}{{end}}|{{with .State.Health}}h{{else}}no health{{end}}|"
+             "{{with .EmptyMap}}m{{else with .Name}}{{.}}{{end}}",
+             "running/42|no health|/web", "with sets dot; else; else with");
+  check_json("{{range .Config.Env}}{{if eq . \"B=2\"}}[{{.}}]{{end}}{{end}}{{- /* c */ -}} {{.Id}}",
+             "[B=2]abc", "nested blocks; dot back after the range");
+  check_json("{{range .Name}}x{{end}}", "ERR: template: :1:8: executing \"\" at <.Name>: range can't iterate over /web",
+             "range over a string");
+}
+
+static void test_control_errors(void) {
+  check_json("{{if .Id}}a", "ERR: template: :1: unexpected EOF", "an if without its end");
+  check_json("a{{end}}", "ERR: template: :1: unexpected {{end}}", "a stray end");
+  check_json("{{else}}", "ERR: template: :1: unexpected {{else}}", "a stray else");
+  check_json("{{if 1}}{{else}}{{else}}{{end}}", "ERR: template: :1: expected end; found {{else}}", "two elses");
+  check_json("{{if}}{{end}}", "ERR: template: :1: missing value for if", "if without a pipeline");
+  check_json("{{range}}{{end}}", "ERR: template: :1: missing value for range", "range without a pipeline");
+  check_json("{{end 1}}", "ERR: template: :1: unexpected \"1\" in end", "end with an argument");
+  static const char *const refused[] = { "{{define \"x\"}}{{end}}", "{{template \"x\"}}", "{{block \"x\" .}}{{end}}",
+                                         "{{range $i, $e := .Config.Env}}{{end}}", "{{$x := 1}}", "{{slice .Name 1}}",
+                                         "{{range .Empty}}{{break}}{{end}}", "{{if (eq 1 1)}}{{end}}", NULL };
+  for (const char *const *r = refused; *r; r++) {
+    char *got = render_json(*r);
+    tap_ok(got && strncmp(got, "ERR: template: :1: ", 19) == 0 && strstr(got, "not supported"),
+           "refused with a parse error: %s", *r);
+    if (got && !strstr(got, "not supported"))
+      tap_diag("got %s", got);
+    free(got);
+  }
+  char deep[2000] = "";
+  for (int i = 0; i < 150; i++)
+    strcat(deep, "{{if 1}}");
+  char *got = render_json(deep);
+  tap_ok(got && strstr(got, "nest at most"), "nesting is bounded");
   free(got);
 }
 
@@ -204,6 +360,11 @@ int main(void) {
   test_render();
   test_table();
   test_errors();
+  test_row_control();
+  test_json_values();
+  test_json_funcs();
+  test_json_control();
+  test_control_errors();
   test_go_json();
   test_ps_row();
   return tap_done();
