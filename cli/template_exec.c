@@ -250,6 +250,9 @@ static int eval_pipeline(exec_t *x, const node_t *n, value_t *out) {
 
 static int exec_list(exec_t *x, size_t from, size_t to, FILE *out);
 
+/* A bound on {{range N}}: the output is held in memory. */
+#define RANGE_INT_MAX 1000000
+
 /* The body from+1 .. to with dot set to v (borrowed). */
 static int exec_with_dot(exec_t *x, const value_t *v, size_t from, size_t to, FILE *out) {
   value_t saved = x->dot;
@@ -293,6 +296,8 @@ static int exec_range(exec_t *x, const node_t *n, size_t i, const value_t *v, FI
     }
     free(keys);
   } else if (v->kind == V_INT) { /* Go 1.22's range over an integer */
+    if (v->i > RANGE_INT_MAX)
+      return tpl_exec_err(x, &n->cmds[0].ops[0], "berth ranges over an integer up to %d", RANGE_INT_MAX);
     count = v->i > 0 ? (size_t)v->i : 0;
     for (size_t k = 0; r == 0 && k < count; k++) {
       value_t e = tv_int((int64_t)k);

@@ -295,18 +295,22 @@ static void test_control_errors(void) {
   static const char *const refused[] = { "{{define \"x\"}}{{end}}", "{{template \"x\"}}", "{{block \"x\" .}}{{end}}",
                                          "{{range $i, $e := .Config.Env}}{{end}}", "{{$x := 1}}", "{{slice .Name 1}}",
                                          "{{range .Empty}}{{break}}{{end}}", "{{if (eq 1 1)}}{{end}}", NULL };
+  char *got;
   for (const char *const *r = refused; *r; r++) {
-    char *got = render_json(*r);
+    got = render_json(*r);
     tap_ok(got && strncmp(got, "ERR: template: :1: ", 19) == 0 && strstr(got, "not supported"),
            "refused with a parse error: %s", *r);
     if (got && !strstr(got, "not supported"))
       tap_diag("got %s", got);
     free(got);
   }
+  got = render_json("{{range 2000000000}}x{{end}}");
+  tap_ok(got && strstr(got, "berth ranges over an integer up to 1000000"), "range over a huge integer refused");
+  free(got);
   char deep[2000] = "";
   for (int i = 0; i < 150; i++)
     strcat(deep, "{{if 1}}");
-  char *got = render_json(deep);
+  got = render_json(deep);
   tap_ok(got && strstr(got, "nest at most"), "nesting is bounded");
   free(got);
 }
