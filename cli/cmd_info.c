@@ -7,6 +7,7 @@
 #include <string.h>
 #include "berth.h"
 #include "cli.h"
+#include "template.h"
 
 static void kv(int indent, const char *label, const char *value) {
   printf("%*s%s: %s\n", indent, "", label, value ? value : "");
@@ -196,13 +197,48 @@ static json_object *client_info(const cli_ctx_t *ctx) {
   return c;
 }
 
+/* info -f TEMPLATE: docker's dockerInfo, the engine's info with ClientInfo
+ * (docker's Go names are the engine's members here). */
+static int print_template(const cli_ctx_t *ctx, const char *format, json_object *info) {
+  json_object *all = info ? json_object_get(info) : json_object_new_object(), *client = client_info(ctx);
+  json_object_object_add(client, "Debug", json_object_new_boolean(false));
+  json_object_object_add(client, "Plugins", json_object_new_array());
+  json_object_object_add(all, "ClientInfo", client);
+  const cli_tpl_struct_t structs[] = {
+    { all, "system.dockerInfo", NULL },
+    { client, "*system.clientInfo", NULL },
+    { cli_json_get(all, "Plugins"), "system.PluginsInfo", NULL },
+  };
+  int r = cli_template_command("", format, all, structs, cli_json_get(all, "Plugins") ? 3 : 2, false);
+  json_object_put(all);
+  return r;
+}
+
 static int run(cli_ctx_t *ctx, int argc, char **argv) {
-  int r = cli_parse_command_options(ctx, &cli_cmd_info, argc, argv);
+  const char *format = NULL;
+  cli_strv_t pos = { 0 };
+  const cli_opt_t opts[] = {
+    { 'f', "format", CLI_OPT_STRING, &format, NULL, NULL },
+    { 0, NULL, 0, NULL, NULL, NULL },
+  };
+  int r = cli_parse_args(ctx, &cli_cmd_info, opts, argc, argv, &pos);
+  if (r < 0)
+    r = cli_check_args(ctx, &cli_cmd_info, &pos, 0, 0);
+  cli_strv_free(&pos);
+  if (r < 0 && format && (strcmp(format, "json") == 0 || strcmp(format, "table") == 0 || *format == '\0'))
+    r = cli_set_format(ctx, format), format = NULL;
+  else if (r < 0 && format)
+    r = cli_template_check("", format);
   if (r >= 0)
     return r;
   berth_error_t err = NULL;
   json_object *info = NULL, *services = NULL;
   int failed = cli_get_json(ctx, "/info", &info, &err) < 0;
+  if (format && !ctx->json) {
+    r = print_template(ctx, format, info);
+    json_object_put(info);
+    return failed ? cli_fail(&err) : r;
+  }
   if (!failed)
     failed = cli_get_json(ctx, "/berth/v1/services", &services, &err) < 0;
 
@@ -238,7 +274,8 @@ const cli_command_t cli_cmd_info = {
   .summary = "Display system-wide information, including each berth service's privileges",
   .usage = "[OPTIONS]",
   .options = "  -f, --format string   Format output: \"json\" prints the engine's info object\n"
-             "                        with \"ClientInfo\" and \"Berth\" (the services) added\n"
+             "                        with \"ClientInfo\" and \"Berth\" (the services) added;\n"
+             "                        a Go template runs over it as docker's ({{.ServerVersion}})\n"
              "  -h, --help            Print usage\n",
   .run = run,
 };

@@ -1,8 +1,11 @@
 /* berth version: client and server versions, laid out like `docker version`. */
+#include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include "berth.h"
 #include "cli.h"
+#include "template.h"
 
 static json_object *client_json(const cli_ctx_t *ctx) {
   json_object *c = json_object_new_object();
@@ -83,14 +86,110 @@ static void print_server(json_object *v) {
   }
 }
 
+/* docker's reformatDate: an RFC 3339 time as Go's ANSIC ("Sat Nov  7
+ * 09:11:06 2026", the wall clock of its own offset); other text unchanged. */
+static void reformat_date(const char *in, char *out, size_t len) {
+  struct tm tm = { 0 };
+  const char *p = strptime(in, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (p && *p == '.')
+    for (p++; *p >= '0' && *p <= '9'; p++)
+      ;
+  bool zone = p && (strcmp(p, "Z") == 0 || ((p[0] == '+' || p[0] == '-') && strlen(p) == 6 && p[3] == ':'));
+  if (!zone) {
+    snprintf(out, len, "%s", in);
+    return;
+  }
+  time_t day = timegm(&tm); /* for the weekday */
+  gmtime_r(&day, &tm);
+  strftime(out, len, "%a %b %e %H:%M:%S %Y", &tm);
+}
+
+/* As docker's runVersion: the Engine component's BuildTime reformatted. */
+static void reformat_components(json_object *server) {
+  json_object *comps = cli_json_get(server, "Components");
+  for (size_t i = 0; comps && json_object_is_type(comps, json_type_array) && i < json_object_array_length(comps); i++) {
+    json_object *c = json_object_array_get_idx(comps, i);
+    const char *name = cli_json_str(c, "Name"), *built = cli_json_str(cli_json_get(c, "Details"), "BuildTime");
+    if (name && strcmp(name, "Engine") == 0 && built) {
+      char buf[64];
+      reformat_date(built, buf, sizeof buf);
+      json_object_object_add(cli_json_get(c, "Details"), "BuildTime", json_object_new_string(buf));
+    }
+  }
+}
+
+/* docker's versionInfo: its client part in docker's clientVersion shape
+ * (what berth has; Go omits the empty members but Context). */
+static json_object *template_client(const cli_ctx_t *ctx) {
+  json_object *c = json_object_new_object();
+  json_object_object_add(c, "Version", json_object_new_string(BERTH_VERSION_STRING));
+  json_object_object_add(c, "ApiVersion", json_object_new_string(ctx->negotiated ? ctx->api_version : CLI_API_VERSION));
+  json_object_object_add(c, "DefaultAPIVersion", json_object_new_string(CLI_API_VERSION));
+  json_object_object_add(c, "Os", json_object_new_string("linux"));
+  json_object_object_add(c, "Arch", json_object_new_string(cli_goarch()));
+  json_object_object_add(c, "Context", json_object_new_string(""));
+  return c;
+}
+
+static const cli_tpl_field_t version_info_fields[] = { { "Client", "Client", 'p' }, { "Server", "Server", 'p' }, { NULL } };
+static const cli_tpl_field_t client_fields[] = {
+  { "Platform", "Platform", 'p' }, { "Version", "Version", 's' }, { "APIVersion", "ApiVersion", 's' },
+  { "DefaultAPIVersion", "DefaultAPIVersion", 's' }, { "GitCommit", "GitCommit", 's' },
+  { "GoVersion", "GoVersion", 's' }, { "Os", "Os", 's' }, { "Arch", "Arch", 's' }, { "BuildTime", "BuildTime", 's' },
+  { "Context", "Context", 's' }, { NULL },
+};
+static const cli_tpl_field_t server_fields[] = {
+  { "Platform", "Platform", 'p' }, { "Components", "Components", 'p' }, { "Version", "Version", 's' },
+  { "APIVersion", "ApiVersion", 's' }, { "MinAPIVersion", "MinAPIVersion", 's' }, { "GitCommit", "GitCommit", 's' },
+  { "GoVersion", "GoVersion", 's' }, { "Os", "Os", 's' }, { "Arch", "Arch", 's' },
+  { "KernelVersion", "KernelVersion", 's' }, { "Experimental", "Experimental", 'b' },
+  { "BuildTime", "BuildTime", 's' }, { NULL },
+};
+
+static int print_template(const cli_ctx_t *ctx, const char *format, json_object *server) {
+  json_object *all = json_object_new_object(), *client = template_client(ctx);
+  json_object_object_add(all, "Client", client);
+  if (server)
+    reformat_components(server);
+  json_object_object_add(all, "Server", server ? json_object_get(server) : NULL);
+  const cli_tpl_struct_t structs[] = {
+    { all, "system.versionInfo", version_info_fields },
+    { client, "system.clientVersion", client_fields },
+    { server, "*types.Version", server_fields },
+  };
+  int r = cli_template_command("version", format, all, structs, server ? 3 : 2, true);
+  json_object_put(all);
+  return r;
+}
+
 static int run(cli_ctx_t *ctx, int argc, char **argv) {
-  int r = cli_parse_command_options(ctx, &cli_cmd_version, argc, argv);
+  const char *format = NULL;
+  cli_strv_t pos = { 0 };
+  const cli_opt_t opts[] = {
+    { 'f', "format", CLI_OPT_STRING, &format, NULL, NULL },
+    { 0, NULL, 0, NULL, NULL, NULL },
+  };
+  int r = cli_parse_args(ctx, &cli_cmd_version, opts, argc, argv, &pos);
+  if (r < 0)
+    r = cli_check_args(ctx, &cli_cmd_version, &pos, 0, 0);
+  cli_strv_free(&pos);
+  if (r < 0 && format && (strcmp(format, "json") == 0 || strcmp(format, "table") == 0 || *format == '\0'))
+    r = cli_set_format(ctx, format), format = NULL;
+  else if (r < 0 && format)
+    r = cli_template_check("version", format); /* before any request, as docker's */
+  else
+    format = NULL;
   if (r >= 0)
     return r;
   berth_error_t err = NULL;
   json_object *server = NULL;
   int failed = cli_get_json(ctx, "/version", &server, &err) < 0;
 
+  if (format && !ctx->json) {
+    r = print_template(ctx, format, server);
+    json_object_put(server);
+    return failed ? cli_fail(&err) : r;
+  }
   if (ctx->json) {
     json_object *all = json_object_new_object();
     json_object_object_add(all, "Client", client_json(ctx));
@@ -111,7 +210,8 @@ const cli_command_t cli_cmd_version = {
   .name = "version",
   .summary = "Show the berth version information",
   .usage = "[OPTIONS]",
-  .options = "  -f, --format string   Format output: \"json\" prints {\"Client\":...,\"Server\":...}\n"
+  .options = "  -f, --format string   Format output: \"json\" prints {\"Client\":...,\"Server\":...};\n"
+             "                        a Go template runs over docker's version object ({{.Server.Version}})\n"
              "  -h, --help            Print usage\n",
   .run = run,
 };

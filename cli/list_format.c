@@ -148,25 +148,35 @@ static void tw_write(FILE *out, const tw_line_t *lines, size_t l0, size_t l1, co
 
 /* Go's Writer.format: a column block is a run of lines with a cell in this
  * column; its width is the widest cell + padding, at least minwidth. */
-static void tw_format(FILE *out, const tw_line_t *lines, size_t l0, size_t l1, size_t *widths, size_t nw) {
+typedef struct {
+  size_t minwidth, padding;
+} tw_opts_t;
+
+static void tw_format(FILE *out, const tw_opts_t *o, const tw_line_t *lines, size_t l0, size_t l1, size_t *widths,
+                      size_t nw) {
   size_t column = nw;
   for (size_t this = l0; this < l1; this++) {
     if (column + 1 >= lines[this].ncells)
       continue;
     tw_write(out, lines, l0, this, widths, nw);
     l0 = this;
-    size_t width = 10; /* minwidth */
+    size_t width = o->minwidth;
     for (; this < l1 && column + 1 < lines[this].ncells; this++)
-      if (lines[this].width[column] + 3 > width)
-        width = lines[this].width[column] + 3;
+      if (lines[this].width[column] + o->padding > width)
+        width = lines[this].width[column] + o->padding;
     widths[nw] = width;
-    tw_format(out, lines, l0, this, widths, nw + 1);
+    tw_format(out, o, lines, l0, this, widths, nw + 1);
     l0 = this; /* (the line that ended the block has no cell here: skipping it is safe) */
   }
   tw_write(out, lines, l0, l1, widths, nw);
 }
 
 char *cli_tabwrite(const char *text) {
+  return cli_tabwrite_with(text, 10, 3);
+}
+
+char *cli_tabwrite_with(const char *text, size_t minwidth, size_t padding) {
+  const tw_opts_t opts = { minwidth, padding };
   size_t nlines = 0, maxcells = 1;
   for (const char *p = text; *p; p++)
     nlines += *p == '\n';
@@ -207,7 +217,7 @@ char *cli_tabwrite(const char *text) {
   }
   FILE *out = ok ? open_memstream(&buf, &len) : NULL;
   if (out && (widths = calloc(maxcells, sizeof *widths)) != NULL)
-    tw_format(out, lines, 0, nlines, widths, 0);
+    tw_format(out, &opts, lines, 0, nlines, widths, 0);
   if (out && (fclose(out) != 0 || widths == NULL)) {
     free(buf);
     buf = NULL;

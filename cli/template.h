@@ -77,6 +77,23 @@ int cli_template_exec_json(const cli_template_t *t, json_object *obj, FILE *out,
 /* inspect -f as the docker CLI's TemplateInspector: obj through t, then a
  * newline, appended to out; on an error nothing is appended and err has
  * "template parsing error: ..." (Go's message). */
+/* A JSON object the docker CLI decodes into a Go struct (version, info):
+ * its Go type for messages and its fields (Go name, JSON member, and the
+ * zero value a member the engine left out reads as: 's' "", 'b' false, 'i'
+ * 0, 'p' nil). fields NULL: the members are the Go names, and only they. */
+typedef struct {
+  const char *go, *json;
+  char zero;
+} cli_tpl_field_t;
+typedef struct {
+  json_object *obj; /* borrowed: matched by identity */
+  const char *type; /* "*types.Version" */
+  const cli_tpl_field_t *fields; /* ends with { NULL } */
+} cli_tpl_struct_t;
+/* Executes t once with obj as its dot, the objects of structs as their Go
+ * structs (a field not in the struct: "can't evaluate field X in type T"). */
+int cli_template_exec_typed(const cli_template_t *t, json_object *obj, const cli_tpl_struct_t *structs,
+                            size_t nstructs, FILE *out, char *err, size_t errlen);
 int cli_inspect_format(const cli_template_t *t, json_object *obj, FILE *out, char *err, size_t errlen);
 /* Whether the template uses the field (directly or through {{json .}}). */
 bool cli_template_uses(const cli_template_t *t, const char *field);
@@ -94,6 +111,19 @@ char *cli_format_template_string(const char *format);
 /* Go's text/tabwriter (minwidth 10, padding 3, spaces) over text, as the
  * docker CLI's tables are aligned. Caller frees; NULL when out of memory. */
 char *cli_tabwrite(const char *text);
+/* The same with another minwidth and padding (docker version: 20, 1). */
+char *cli_tabwrite_with(const char *text, size_t minwidth, size_t padding);
+/* version and info -f: format (not "json") as docker's template named name
+ * ("version", or "" for info) over obj, read through structs, then a
+ * newline, on stdout (tabwrite: aligned as docker version aligns); what
+ * ran before an error is printed too, as docker's. Returns the exit code:
+ * 0; 64 and "template parsing error: ..." when it does not parse; 1 and
+ * Go's message when it fails. */
+int cli_template_command(const char *name, const char *format, json_object *obj, const cli_tpl_struct_t *structs,
+                         size_t nstructs, bool tabwrite);
+/* Whether format parses (docker checks it before any request); if not, the
+ * message as cli_template_command prints it, and 64. -1 when it does. */
+int cli_template_check(const char *name, const char *format);
 /* docker's Context.Write: each row through the template, a line each; for a
  * "table..." format a header line (from proto's headers) first and the
  * whole aligned. *out gets the text (caller frees). -1 with the message in

@@ -115,6 +115,32 @@ static bool typed_name_differs(const char *name) {
   return false;
 }
 
+/* A field of a JSON object read as a Go struct (cli_tpl_struct_t). */
+static int struct_field(exec_t *x, const operand_t *o, const cli_tpl_struct_t *st, const char *name, value_t *cur) {
+  const char *member = st->fields ? NULL : name;
+  char zero = 0;
+  for (const cli_tpl_field_t *f = st->fields; f && f->go; f++)
+    if (strcmp(f->go, name) == 0) {
+      member = f->json;
+      zero = f->zero;
+      break;
+    }
+  json_object *j;
+  bool found = member && json_object_object_get_ex(cur->j, member, &j);
+  if (member == NULL || (!found && zero == 0))
+    return tpl_exec_err(x, o, "can't evaluate field %s in type %s", name, st->type);
+  value_t next = found              ? tv_from_json(j, false)
+                 : zero == 's'      ? tv_str("")
+                 : zero == 'b'      ? tv_bool(false)
+                 : zero == 'i'      ? tv_int(0)
+                                    : (value_t){ .kind = V_NIL };
+  if (next.kind == V_STR && next.s == NULL)
+    return tpl_exec_err(x, o, "out of memory");
+  tv_free(cur);
+  *cur = next;
+  return 0;
+}
+
 static int field_step(exec_t *x, const operand_t *o, const char *name, bool has_args, bool last, value_t *cur) {
   if (cur->kind == V_NOVALUE) /* Go: the zero value goes on */
     return 0;
@@ -127,6 +153,9 @@ static int field_step(exec_t *x, const operand_t *o, const char *name, bool has_
     return tpl_exec_err(x, o, "can't evaluate field %s in type %s", name, tv_type(x, cur));
   if (has_args)
     return tpl_exec_err(x, o, "%s is not a method but has arguments", name);
+  for (size_t i = 0; i < x->nstructs; i++)
+    if (x->structs[i].obj == cur->j)
+      return struct_field(x, o, &x->structs[i], name, cur);
   json_object *member;
   value_t next;
   bool known;
@@ -387,6 +416,15 @@ static int exec_json_pass(const cli_template_t *t, json_object *obj, bool raw, F
     cli_tpl_set_err(err, errlen, "out of memory");
     return -1;
   }
+  int r = exec_list(&x, 0, t->n, out);
+  tv_free(&x.dot);
+  return r;
+}
+
+int cli_template_exec_typed(const cli_template_t *t, json_object *obj, const cli_tpl_struct_t *structs,
+                            size_t nstructs, FILE *out, char *err, size_t errlen) {
+  exec_t x = { .t = t, .structs = structs, .nstructs = nstructs, .err = err, .errlen = errlen };
+  x.dot = tv_from_json(obj, false);
   int r = exec_list(&x, 0, t->n, out);
   tv_free(&x.dot);
   return r;

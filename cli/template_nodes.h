@@ -68,6 +68,8 @@ typedef struct {
   bool header;
   value_t dot;          /* borrowed */
   bool raw;             /* inspect's second pass: the docker CLI's map of the raw JSON */
+  const cli_tpl_struct_t *structs; /* JSON objects read as Go structs (version, info) */
+  size_t nstructs;
   char *err;
   size_t errlen;
 } exec_t;

@@ -299,6 +299,32 @@ same_as_docker() {
   cli rm cli-insp
 }
 
+@test "version -f and info -f TEMPLATE: the server's part as the docker CLI prints it, errors and status too" {
+  local f
+  for f in '{{.Server.Version}}' '{{.Server.APIVersion}}' '{{json .Server}}' '{{.Server.Os}}' '{{.Server.Arch}}' \
+    '{{.Server.KernelVersion}}' '{{.Server.MinAPIVersion}} {{.Server.Experimental}}' 'a\tb|{{.Server.Os}}\tc' \
+    '{{.Server.ApiVersion}}' '{{.Nope}}' '{{.Server.Nope}}' '{{.Client.ApiVersion}}' '{{' '{{nope}}'; do
+    same_as_docker_with '' version -f "$f"
+  done
+  same_as_docker_with '' version --format '{{.Nope}}'
+  [[ $status -eq 1 ]]
+  same_as_docker_with '' version -f '{{.Server.Version'
+  [[ $status -eq 64 ]]
+  for f in '{{.ServerVersion}}' '{{.Containers}}' '{{.Images}}' '{{.Driver}}' '{{.OperatingSystem}}' '{{.NCPU}}' \
+    '{{json .Plugins}}' '{{.ServerVersion}}|{{.Driver}}|{{range .Plugins.Volume}}{{.}}{{end}}' '{{.Nope}}' \
+    '{{.Plugins.Nope}}' '{{.ClientInfo.Nope}}' '{{' '{{end}}'; do
+    same_as_docker_with '' info -f "$f"
+  done
+  same_as_docker_with '' info --format '{{.Server.Version}}'
+  [[ $status -eq 1 ]]
+  same_as_docker_with '' info -f '{{if}}'
+  [[ $status -eq 64 ]]
+  # {{json .}}: the engine's info (docker adds its own ClientInfo)
+  cli info -f '{{json .}}'
+  [[ $status -eq 0 ]]
+  [[ $(jq -r '.ServerVersion + " " + .Driver' <<<"$output") == "$(dk info -f '{{.ServerVersion}} {{.Driver}}')" ]]
+}
+
 @test "inspect -f TEMPLATE and ps --format with if/range: what the docker CLI prints, byte for byte" {
   cli run -d --name cli-ifmt --label k=v --label 'x=<a&b>' -e FOO=bar -e 'Q="q"' -m 64m busybox sleep 1000
   [[ $status -eq 0 ]]

@@ -105,8 +105,11 @@ service_row() {
   cli -H "$SOCK" info extra-arg
   [[ $status -eq 125 ]]
   grep -q 'accepts no arguments' <<<"$stderr"
-  cli -H "$SOCK" version --format yaml
-  [[ $status -eq 125 ]]
+  cli -H "$SOCK" version --format yaml # as docker's: text without actions is a template
+  [[ $status -eq 0 && $output == yaml ]]
+  cli -H "$SOCK" version --format '{{.Server.Version'
+  [[ $status -eq 64 ]]
+  grep -q '^template parsing error: template: version:1: ' <<<"$stderr"
   cli -H tcp://127.0.0.1:2375 version
   [[ $status -eq 125 ]]
   grep -q 'unix socket' <<<"$stderr"

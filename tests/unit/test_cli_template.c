@@ -359,6 +359,42 @@ static void test_ps_row(void) {
   json_object_put(c);
 }
 
+/* version/info -f: JSON objects read as Go structs (renamed, zero, unknown fields). */
+static char *typed(json_object *top, const cli_tpl_struct_t *st, size_t n, const char *format) {
+  char msg[1024], *buf = NULL;
+  size_t len = 0;
+  cli_template_t *t = cli_template_parse(format, msg, sizeof msg);
+  FILE *f = open_memstream(&buf, &len);
+  if (t == NULL || f == NULL || cli_template_exec_typed(t, top, st, n, f, msg, sizeof msg) < 0)
+    fprintf(f, "ERR: %s", t ? msg : "parse");
+  fclose(f);
+  cli_template_free(t);
+  return buf;
+}
+
+static void test_typed(void) {
+  json_object *top = json_tokener_parse("{\"Server\":{\"Version\":\"1\",\"ApiVersion\":\"1.41\"}}");
+  json_object *server = json_object_object_get(top, "Server");
+  static const cli_tpl_field_t top_fields[] = { { "Server", "Server", 'p' }, { NULL, NULL, 0 } };
+  static const cli_tpl_field_t server_fields[] = {
+    { "Version", "Version", 's' }, { "APIVersion", "ApiVersion", 's' }, { "BuildTime", "BuildTime", 's' },
+    { "Experimental", "Experimental", 'b' }, { NULL, NULL, 0 },
+  };
+  const cli_tpl_struct_t st[] = { { top, "system.versionInfo", top_fields }, { server, "*types.Version", server_fields } };
+  char *got = typed(top, st, 2, "{{.Server.APIVersion}}|{{.Server.BuildTime}}|{{.Server.Experimental}}");
+  str_is(got, "1.41||false", "typed: a renamed field, omitted members read as zero");
+  free(got);
+  got = typed(top, st, 2, "{{.Server.ApiVersion}}");
+  str_is(got, "ERR: template: :1:9: executing \"\" at <.Server.ApiVersion>: can't evaluate field ApiVersion in type "
+              "*types.Version", "typed: the JSON name is not the Go field");
+  free(got);
+  got = typed(top, st, 2, "{{.Nope}}");
+  str_is(got, "ERR: template: :1:2: executing \"\" at <.Nope>: can't evaluate field Nope in type system.versionInfo",
+         "typed: an unknown field names the Go type");
+  free(got);
+  json_object_put(top);
+}
+
 int main(void) {
   test_format_string();
   test_render();
@@ -371,5 +407,6 @@ int main(void) {
   test_control_errors();
   test_go_json();
   test_ps_row();
+  test_typed();
   return tap_done();
 }
