@@ -121,12 +121,8 @@ static void reformat_components(json_object *server) {
 /* docker's versionInfo: its client part in docker's clientVersion shape
  * (what berth has; Go omits the empty members but Context). */
 static json_object *template_client(const cli_ctx_t *ctx) {
-  json_object *c = json_object_new_object();
-  json_object_object_add(c, "Version", json_object_new_string(BERTH_VERSION_STRING));
-  json_object_object_add(c, "ApiVersion", json_object_new_string(ctx->negotiated ? ctx->api_version : CLI_API_VERSION));
-  json_object_object_add(c, "DefaultAPIVersion", json_object_new_string(CLI_API_VERSION));
-  json_object_object_add(c, "Os", json_object_new_string("linux"));
-  json_object_object_add(c, "Arch", json_object_new_string(cli_goarch()));
+  json_object *c = client_json(ctx);
+  json_object_object_del(c, "Host");
   json_object_object_add(c, "Context", json_object_new_string(""));
   return c;
 }
