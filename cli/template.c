@@ -2,9 +2,10 @@
  * text, actions of one pipeline ({{.Names | upper}}), fields and their
  * chains, the .Label "key" method, string, number and boolean literals,
  * trim markers and comments, {{if}} {{else if}} {{else}} {{range}} {{with}}
- * {{end}}, docker's functions and most of Go's (template_funcs.c).
- * Variables, parentheses, define/template/block and break/continue are
- * refused with a parse error. Messages have Go's shape, since scripts may
+ * {{end}}, docker's functions and most of Go's (template_funcs.c),
+ * parenthesised pipelines ((index .A 0).B) and variables ($, $x := ...,
+ * $x = ..., range $i, $e := ...: template_vars.c). define/template/block
+ * and break/continue are refused with a parse error. Messages have Go's shape, since scripts may
  * match them. */
 #include <ctype.h>
 #include <stdarg.h>
@@ -44,6 +45,7 @@ static void free_cmds(command_t *cmds, size_t n) {
   for (size_t c = 0; c < n; c++) {
     for (size_t i = 0; i < cmds[c].n; i++) {
       operand_t *o = &cmds[c].ops[i];
+      free_cmds(o->cmds, o->ncmds);
       free(o->src);
       free(o->str);
       for (size_t s = 0; s < o->nsegs; s++)
@@ -61,6 +63,8 @@ void cli_template_free(cli_template_t *t) {
     return;
   for (size_t i = 0; t->nodes && i < t->n; i++) {
     free(t->nodes[i].text);
+    free(t->nodes[i].decl[0]);
+    free(t->nodes[i].decl[1]);
     free_cmds(t->nodes[i].cmds, t->nodes[i].ncmds);
   }
   free(t->nodes);
@@ -109,8 +113,51 @@ static bool lex_string(const char *p, const char *stop, char **out, const char *
   return true;
 }
 
-/* Parses the pipeline between a and b (the inside of {{ }}) at offset base. */
-static int parse_pipeline(const char *src, const char *a, const char *b, node_t *node, char *err, size_t errlen) {
+/* The ")" that closes the "(" at p (strings skipped), or NULL. */
+static const char *close_paren(const char *p, const char *b) {
+  int depth = 0;
+  for (; p < b; p++) {
+    if (*p == '"' || *p == '`') {
+      char q = *p;
+      for (p++; p < b && *p != q; p++)
+        if (q == '"' && *p == '\\' && p + 1 < b)
+          p++;
+    } else if (*p == '(') {
+      depth++;
+    } else if (*p == ')' && --depth == 0) {
+      return p;
+    }
+  }
+  return NULL;
+}
+
+/* A field chain (.A.B) at *pp into o's segs; Go places the chain at its
+ * first field after a variable or parentheses, at its second after a field. */
+static int lex_chain(const char *src, const char **pp, const char *b, operand_t *o, size_t at_seg) {
+  const char *p = *pp;
+  while (p < b && *p == '.' && p + 1 < b && ident_char(p[1])) {
+    const char *s = ++p;
+    while (p < b && ident_char(*p))
+      p++;
+    char **segs = realloc(o->segs, (o->nsegs + 1) * sizeof *segs);
+    if (segs == NULL)
+      return -1;
+    o->segs = segs;
+    if ((o->segs[o->nsegs++] = strndup(s, (size_t)(p - s))) == NULL)
+      return -1;
+    if (o->nsegs == at_seg)
+      o->pos = (size_t)(s - 1 - src);
+  }
+  *pp = p;
+  return 0;
+}
+
+/* Nesting of parentheses at most (the parser recurses). */
+#define MAX_PARENS 100
+
+/* Parses the pipeline between a and b (the inside of {{ }} or of parentheses). */
+static int parse_pipeline(const char *src, const char *a, const char *b, command_t **cmds, size_t *ncmds,
+                          const char *context, int parens, char *err, size_t errlen) {
   int line = cli_tpl_line_of(src, (size_t)(a - src));
   command_t *cmd = NULL;
   const char *cmd_start = a, *last_end = a;
@@ -119,7 +166,8 @@ static int parse_pipeline(const char *src, const char *a, const char *b, node_t 
       p++;
     if (p >= b || *p == '|') {
       if (cmd == NULL || cmd->n == 0) {
-        cli_tpl_set_err(err, errlen, "template: :%d: missing value for command", line);
+        cli_tpl_set_err(err, errlen, "template: :%d: missing value for %s", line,
+                        p >= b && *ncmds == 0 ? context : "command");
         return -1;
       }
       if ((cmd->src = strndup(cmd_start, (size_t)(last_end - cmd_start))) == NULL)
@@ -131,11 +179,11 @@ static int parse_pipeline(const char *src, const char *a, const char *b, node_t 
       continue;
     }
     if (cmd == NULL) {
-      command_t *grown = realloc(node->cmds, (node->ncmds + 1) * sizeof *grown);
+      command_t *grown = realloc(*cmds, (*ncmds + 1) * sizeof *grown);
       if (grown == NULL)
         goto oom;
-      node->cmds = grown;
-      cmd = &node->cmds[node->ncmds++];
+      *cmds = grown;
+      cmd = &(*cmds)[(*ncmds)++];
       memset(cmd, 0, sizeof *cmd);
       cmd_start = p;
     }
@@ -152,19 +200,35 @@ static int parse_pipeline(const char *src, const char *a, const char *b, node_t 
       p++;
     } else if (*p == '.') {
       o->kind = OP_FIELD;
-      while (p < b && *p == '.' && p + 1 < b && ident_char(p[1])) {
-        const char *s = ++p;
-        while (p < b && ident_char(*p))
-          p++;
-        char **segs = realloc(o->segs, (o->nsegs + 1) * sizeof *segs);
-        if (segs == NULL)
-          goto oom;
-        o->segs = segs;
-        if ((o->segs[o->nsegs++] = strndup(s, (size_t)(p - s))) == NULL)
-          goto oom;
-        if (o->nsegs == 2) /* Go places a chain at its second field */
-          o->pos = (size_t)(s - 1 - src);
+      if (lex_chain(src, &p, b, o, 2) < 0)
+        goto oom;
+    } else if (*p == '$') {
+      o->kind = OP_VAR;
+      for (p++; p < b && ident_char(*p); p++)
+        ;
+      if ((o->str = strndup(start, (size_t)(p - start))) == NULL || lex_chain(src, &p, b, o, 1) < 0)
+        goto oom;
+    } else if (*p == '(') {
+      o->kind = OP_PIPE;
+      const char *close = close_paren(p, b);
+      if (close == NULL) {
+        cli_tpl_set_err(err, errlen, "template: :%d: unclosed left paren", line);
+        return -1;
       }
+      if (parens >= MAX_PARENS) {
+        cli_tpl_set_err(err, errlen, "template: :%d: berth's templates nest parentheses at most %d deep", line,
+                        MAX_PARENS);
+        return -1;
+      }
+      if (parse_pipeline(src, p + 1, close, &o->cmds, &o->ncmds, "parenthesized pipeline", parens + 1, err,
+                         errlen) < 0)
+        return -1;
+      p = close + 1;
+      if (lex_chain(src, &p, b, o, 1) < 0)
+        goto oom;
+    } else if (*p == ')') {
+      cli_tpl_set_err(err, errlen, "template: :%d: unexpected right paren", line);
+      return -1;
     } else if (*p == '"' || *p == '`') {
       o->kind = OP_STRING;
       if (!lex_string(p, b, &o->str, &p)) {
@@ -198,13 +262,10 @@ static int parse_pipeline(const char *src, const char *a, const char *b, node_t 
         return -1;
       }
       if (o->kind == OP_FUNC && cmd->n > 1) { /* a function as an argument: Go calls it with none */
-        cli_tpl_set_err(err, errlen, "template: :%d: berth's templates take no function as an argument: \"%s\"", line, o->str);
+        cli_tpl_set_err(err, errlen, "template: :%d: berth's templates take no function as an argument: \"%s\""
+                        " (parenthesise it with its arguments)", line, o->str);
         return -1;
       }
-    } else if (*p == '$' || *p == '(' || *p == ')' || *p == ':' || *p == '=') {
-      cli_tpl_set_err(err, errlen, "template: :%d: \"%c\" (variables, parentheses) is not supported by berth's templates",
-              line, *p);
-      return -1;
     } else {
       cli_tpl_set_err(err, errlen, "template: :%d: unexpected \"%c\" in command", line, *p);
       return -1;
@@ -212,6 +273,10 @@ static int parse_pipeline(const char *src, const char *a, const char *b, node_t 
     if ((o->src = strndup(start, (size_t)(p - start))) == NULL)
       goto oom;
     last_end = p;
+    if (p < b && *p == ')') {
+      cli_tpl_set_err(err, errlen, "template: :%d: unexpected right paren", line);
+      return -1;
+    }
     if (p < b && !is_space(*p) && *p != '|') {
       cli_tpl_set_err(err, errlen, "template: :%d: unexpected \"%c\" in operand", line, *p);
       return -1;
@@ -220,6 +285,47 @@ static int parse_pipeline(const char *src, const char *a, const char *b, node_t 
 oom:
   cli_tpl_set_err(err, errlen, "out of memory");
   return -1;
+}
+
+/* Go's declarations before a pipeline: "$x :=", "$x =", range's "$i, $e
+ * :=". *rest moves past them; none leaves it. */
+static int parse_decls(const char *src, const char **rest, const char *b, node_t *n, const char *context,
+                       char *err, size_t errlen) {
+  int line = cli_tpl_line_of(src, (size_t)(*rest - src));
+  const char *p = *rest;
+  for (;;) {
+    if (p >= b || *p != '$')
+      return 0;
+    const char *name = p;
+    for (p++; p < b && ident_char(*p); p++)
+      ;
+    const char *name_end = p;
+    while (p < b && is_space(*p))
+      p++;
+    bool declare = b - p >= 2 && p[0] == ':' && p[1] == '=', assign = p < b && p[0] == '=';
+    bool comma = p < b && *p == ',';
+    if (!declare && !assign && !comma)
+      return 0; /* a variable as the pipeline's first operand */
+    if (n->ndecl >= 2 || (comma && (n->kind != N_RANGE || n->ndecl > 0))) {
+      cli_tpl_set_err(err, errlen, "template: :%d: too many declarations in %s", line, context);
+      return -1;
+    }
+    if ((n->decl[n->ndecl++] = strndup(name, (size_t)(name_end - name))) == NULL) {
+      cli_tpl_set_err(err, errlen, "out of memory");
+      return -1;
+    }
+    n->assign = assign;
+    p += declare ? 2 : 1;
+    while (p < b && is_space(*p))
+      p++;
+    *rest = p;
+    if (!comma)
+      return 0;
+    if (p >= b || *p != '$') {
+      cli_tpl_set_err(err, errlen, "template: :%d: range can only initialize variables", line);
+      return -1;
+    }
+  }
 }
 
 static int add_node(cli_template_t *t, node_t *n) {
@@ -288,21 +394,29 @@ static int parse_action(cli_template_t *t, const char *a, const char *b, char *e
     cli_tpl_set_err(err, errlen, "template: :%d: unexpected \"%.*s\" in end", line, (int)(b - rest), rest);
     return -1;
   }
+  const char *context = n.text            ? n.text
+                        : n.kind == N_IF    ? "if"
+                        : n.kind == N_RANGE ? "range"
+                        : n.kind == N_WITH  ? "with"
+                                            : "command";
   if ((n.kind == N_IF || n.kind == N_RANGE || n.kind == N_WITH || n.text) && rest >= b) {
-    cli_tpl_set_err(err, errlen, "template: :%d: missing value for %s", line,
-                    n.text ? n.text : n.kind == N_IF ? "if" : n.kind == N_RANGE ? "range" : "with");
+    cli_tpl_set_err(err, errlen, "template: :%d: missing value for %s", line, context);
     free(n.text);
     return -1;
   }
-  if ((n.kind == N_ACTION || rest < b) && parse_pipeline(src, rest, b, &n, err, errlen) < 0) {
-    free_cmds(n.cmds, n.ncmds);
-    free(n.text);
-    return -1;
-  }
+  if ((n.kind == N_ACTION || rest < b) &&
+      (parse_decls(src, &rest, b, &n, context, err, errlen) < 0 ||
+       parse_pipeline(src, rest, b, &n.cmds, &n.ncmds, context, 0, err, errlen) < 0))
+    goto fail;
   if (add_node(t, &n) == 0)
     return 0;
+  cli_tpl_set_err(err, errlen, "out of memory");
+fail:
   free_cmds(n.cmds, n.ncmds);
   free(n.text);
+  free(n.decl[0]);
+  free(n.decl[1]);
+  return -1;
 oom:
   cli_tpl_set_err(err, errlen, "out of memory");
   return -1;
@@ -414,7 +528,7 @@ cli_template_t *cli_template_parse(const char *text, char *err, size_t errlen) {
     }
     p = close + 2;
   }
-  if (link_blocks(t, err, errlen) < 0)
+  if (link_blocks(t, err, errlen) < 0 || tpl_check_vars(t, err, errlen) < 0)
     goto fail;
   return t;
 oom:
@@ -424,16 +538,26 @@ fail:
   return NULL;
 }
 
+static bool cmds_use(const command_t *cmds, size_t ncmds, const char *field) {
+  for (size_t c = 0; c < ncmds; c++)
+    for (size_t k = 0; k < cmds[c].n; k++) {
+      const operand_t *o = &cmds[c].ops[k];
+      /* a variable's chain may start at the row ($.Size, $r.Size after {{$r := .}}) */
+      if ((o->kind == OP_FIELD || (o->kind == OP_VAR && o->nsegs > 0)) && strcmp(o->segs[0], field) == 0)
+        return true;
+      if (o->kind == OP_PIPE && cmds_use(o->cmds, o->ncmds, field))
+        return true;
+      /* {{json .}} (or of a variable) calls every method */
+      if ((o->kind == OP_DOT || (o->kind == OP_VAR && o->nsegs == 0)) && k >= 1 &&
+          strcmp(cmds[c].ops[0].str ?: "", "json") == 0)
+        return true;
+    }
+  return false;
+}
+
 bool cli_template_uses(const cli_template_t *t, const char *field) {
   for (size_t i = 0; t && i < t->n; i++)
-    for (size_t c = 0; c < t->nodes[i].ncmds; c++)
-      for (size_t k = 0; k < t->nodes[i].cmds[c].n; k++) {
-        const operand_t *o = &t->nodes[i].cmds[c].ops[k];
-        if (o->kind == OP_FIELD && strcmp(o->segs[0], field) == 0)
-          return true;
-        /* {{json .}} calls every method */
-        if (o->kind == OP_DOT && k == 1 && strcmp(t->nodes[i].cmds[c].ops[0].str ?: "", "json") == 0)
-          return true;
-      }
+    if (cmds_use(t->nodes[i].cmds, t->nodes[i].ncmds, field))
+      return true;
   return false;
 }

@@ -4,7 +4,9 @@
  * checked in tests/unit/test_cli_template.c.
  *   template.c     parse: text, {{.Field}}, {{.Label "k"}}, {{json .}},
  *                  pipes (|), trim markers ({{- -}}), comments, literals,
- *                  if/else if/else, range/else, with/else, end
+ *                  if/else if/else, range/else, with/else, end,
+ *                  ( pipeline ) arguments, variables ($, $x := , $x =)
+ *   template_vars.c   variables: scope checked when parsed, a stack when run
  *   template_exec.c   execute over a row or (inspect -f) a JSON object
  *   template_funcs.c  json upper lower title pad truncate split join len
  *                  index printf print println eq ne lt le gt ge and or not

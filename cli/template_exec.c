@@ -177,25 +177,64 @@ static int field_step(exec_t *x, const operand_t *o, const char *name, bool has_
   return 0;
 }
 
-static int eval_field(exec_t *x, const operand_t *o, value_t *args, size_t nargs, value_t *out) {
+/* A field chain from base (borrowed): the row's first field, then JSON
+ * members; errors placed at at (Go's last node visited). */
+static int eval_chain(exec_t *x, const operand_t *o, const operand_t *at, const value_t *base, value_t *args,
+                      size_t nargs, value_t *out) {
   value_t cur;
   size_t seg = 0;
-  if (x->dot.kind == V_ROW) {
+  if (base->kind == V_ROW) {
     if (row_field(x, o, args, nargs, &cur) < 0)
       return -1;
     seg = 1;
   } else {
-    cur = tv_copy(&x->dot);
+    cur = tv_copy(base);
     if (cur.kind == V_STR && cur.s == NULL)
       return tpl_exec_err(x, o, "out of memory");
   }
   for (; seg < o->nsegs; seg++)
-    if (field_step(x, o, o->segs[seg], nargs > 0 && seg + 1 == o->nsegs, seg + 1 == o->nsegs, &cur) < 0) {
+    if (field_step(x, at, o->segs[seg], nargs > 0 && seg + 1 == o->nsegs, seg + 1 == o->nsegs, &cur) < 0) {
       tv_free(&cur);
       return -1;
     }
   *out = cur;
   return 0;
+}
+
+/* The node Go's executor visits last in a pipeline (its state's node when
+ * a later step fails): the last operand of the last command. */
+static const operand_t *last_visited(const command_t *cmds, size_t ncmds) {
+  const operand_t *o = &cmds[ncmds - 1].ops[cmds[ncmds - 1].n - 1];
+  return o->kind == OP_PIPE ? last_visited(o->cmds, o->ncmds) : o;
+}
+
+static int eval_pipeline(exec_t *x, const command_t *cmds, size_t ncmds, value_t *out);
+
+/* A variable or a parenthesised pipeline, then its field chain (args go
+ * to the chain's last field, as Go's). */
+static int eval_var_or_pipe(exec_t *x, const operand_t *o, value_t *args, size_t nargs, value_t *out) {
+  value_t base;
+  if (o->kind == OP_VAR) {
+    const value_t *v = tpl_var_get(x, o->str);
+    if (v == NULL) /* declared in a branch that did not run */
+      return tpl_exec_err(x, o, "undefined variable: %s", o->str);
+    base = tv_copy(v);
+    if (base.kind == V_STR && base.s == NULL)
+      return tpl_exec_err(x, o, "out of memory");
+  } else if (eval_pipeline(x, o->cmds, o->ncmds, &base) < 0) {
+    return -1;
+  }
+  if (o->nsegs == 0 && nargs > 0) {
+    tv_free(&base);
+    return tpl_exec_err(x, o, "can't give argument to non-function %s", o->src);
+  }
+  if (o->nsegs == 0) {
+    *out = base;
+    return 0;
+  }
+  int r = eval_chain(x, o, o->kind == OP_PIPE ? last_visited(o->cmds, o->ncmds) : o, &base, args, nargs, out);
+  tv_free(&base);
+  return r;
 }
 
 /* An argument's value (not a function: the parser refused those). */
@@ -209,7 +248,9 @@ static int eval_operand(exec_t *x, const operand_t *o, value_t *out) {
   case OP_STRING:
     *out = tv_str(o->str);
     return out->s ? 0 : tpl_exec_err(x, o, "out of memory");
-  case OP_FIELD: return eval_field(x, o, NULL, 0, out);
+  case OP_FIELD: return eval_chain(x, o, o, &x->dot, NULL, 0, out);
+  case OP_VAR:
+  case OP_PIPE: return eval_var_or_pipe(x, o, NULL, 0, out);
   default: return tpl_exec_err(x, o, "unexpected function");
   }
 }
@@ -253,7 +294,9 @@ static int eval_command(exec_t *x, const command_t *cmd, value_t *final, value_t
   if (head->kind == OP_FUNC)
     r = tpl_call_func(x, cmd, args, ops, nargs, out);
   else if (head->kind == OP_FIELD)
-    r = eval_field(x, head, args, nargs, out);
+    r = eval_chain(x, head, head, &x->dot, args, nargs, out);
+  else if (head->kind == OP_VAR || head->kind == OP_PIPE)
+    r = eval_var_or_pipe(x, head, args, nargs, out);
   else if (nargs > 0)
     r = tpl_exec_err(x, head, "can't give argument to non-function %s", head->src);
   else
@@ -262,11 +305,11 @@ static int eval_command(exec_t *x, const command_t *cmd, value_t *final, value_t
   return r;
 }
 
-static int eval_pipeline(exec_t *x, const node_t *n, value_t *out) {
+static int eval_pipeline(exec_t *x, const command_t *cmds, size_t ncmds, value_t *out) {
   value_t v = { .kind = V_NIL }, prev;
-  for (size_t c = 0; c < n->ncmds; c++) {
+  for (size_t c = 0; c < ncmds; c++) {
     prev = v;
-    int r = eval_command(x, &n->cmds[c], c ? &prev : NULL, &v);
+    int r = eval_command(x, &cmds[c], c ? &prev : NULL, &v);
     tv_free(&prev);
     if (r < 0) {
       tv_free(&v);
@@ -274,6 +317,34 @@ static int eval_pipeline(exec_t *x, const node_t *n, value_t *out) {
     }
   }
   *out = v;
+  return 0;
+}
+
+/* Go's message for "$x = ..." with no $x in scope, at the node visited last. */
+static int undefined_at_pipe(exec_t *x, const node_t *n, const char *name) {
+  return tpl_exec_err(x, last_visited(n->cmds, n->ncmds), "undefined variable: %s", name);
+}
+
+/* Declares (pushes) or assigns the node's variables to v. */
+static int bind_decls(exec_t *x, const node_t *n, const value_t *v) {
+  for (size_t d = 0; d < n->ndecl; d++) {
+    int r = n->assign ? tpl_var_set(x, n->decl[d], v) : tpl_var_push(x, n->decl[d], v);
+    if (r == -2)
+      return undefined_at_pipe(x, n, n->decl[d]);
+    if (r < 0)
+      return tpl_exec_err(x, &n->cmds[0].ops[0], "out of memory");
+  }
+  return 0;
+}
+
+/* A node's pipeline, its value bound to its declarations. */
+static int eval_node(exec_t *x, const node_t *n, value_t *out) {
+  if (eval_pipeline(x, n->cmds, n->ncmds, out) < 0)
+    return -1;
+  if (bind_decls(x, n, out) < 0) {
+    tv_free(out);
+    return -1;
+  }
   return 0;
 }
 
@@ -291,6 +362,26 @@ static int exec_with_dot(exec_t *x, const value_t *v, size_t from, size_t to, FI
   return r;
 }
 
+/* One iteration: the range's variables set to index and elem (Go's
+ * setTopVar), the body's own declarations gone after it. */
+static int range_step(exec_t *x, const node_t *n, size_t i, const value_t *index, const value_t *elem, FILE *out) {
+  size_t mark = x->nvars;
+  int r = 0;
+  if ((index->kind == V_STR && index->s == NULL) || (elem->kind == V_STR && elem->s == NULL))
+    return tpl_exec_err(x, &n->cmds[0].ops[0], "out of memory");
+  if (n->ndecl == 1)
+    r = tpl_var_set(x, n->decl[0], elem);
+  else if (n->ndecl == 2 && (r = tpl_var_set(x, n->decl[0], index)) == 0)
+    r = tpl_var_set(x, n->decl[1], elem);
+  if (r == -2)
+    return undefined_at_pipe(x, n, n->decl[0]);
+  if (r < 0)
+    return tpl_exec_err(x, &n->cmds[0].ops[0], "out of memory");
+  r = exec_with_dot(x, elem, i + 1, n->next, out);
+  tpl_var_pop(x, mark);
+  return r;
+}
+
 /* range: an array's elements, an object's values in key order, 0..n-1 of
  * an integer; none (the else branch) for nil and empty ones. */
 static int exec_range(exec_t *x, const node_t *n, size_t i, const value_t *v, FILE *out) {
@@ -299,8 +390,8 @@ static int exec_range(exec_t *x, const node_t *n, size_t i, const value_t *v, FI
   if (v->kind == V_JSON && json_object_is_type(v->j, json_type_array)) {
     count = json_object_array_length(v->j);
     for (size_t k = 0; r == 0 && k < count; k++) {
-      value_t e = tv_from_json(json_object_array_get_idx(v->j, k), x->raw);
-      r = e.kind == V_STR && e.s == NULL ? -1 : exec_with_dot(x, &e, i + 1, n->next, out);
+      value_t e = tv_from_json(json_object_array_get_idx(v->j, k), x->raw), index = tv_int((int64_t)k);
+      r = range_step(x, n, i, &index, &e, out);
       tv_free(&e);
     }
   } else if (v->kind == V_JSON && json_object_is_type(v->j, json_type_object)) {
@@ -319,18 +410,22 @@ static int exec_range(exec_t *x, const node_t *n, size_t i, const value_t *v, FI
       keys[at] = key;
     }
     for (k = 0; r == 0 && k < count; k++) {
-      value_t e = tv_from_json(json_object_object_get(v->j, keys[k]), x->raw);
-      r = e.kind == V_STR && e.s == NULL ? -1 : exec_with_dot(x, &e, i + 1, n->next, out);
+      value_t e = tv_from_json(json_object_object_get(v->j, keys[k]), x->raw), key = tv_str(keys[k]);
+      r = range_step(x, n, i, &key, &e, out);
       tv_free(&e);
+      tv_free(&key);
     }
     free(keys);
   } else if (v->kind == V_INT) { /* Go 1.22's range over an integer */
     if (v->i > RANGE_INT_MAX)
       return tpl_exec_err(x, &n->cmds[0].ops[0], "berth ranges over an integer up to %d", RANGE_INT_MAX);
+    if (n->ndecl > 1)
+      return tpl_exec_err(x, &n->cmds[0].ops[0], "can't use %lld to iterate over more than one variable",
+                          (long long)v->i);
     count = v->i > 0 ? (size_t)v->i : 0;
     for (size_t k = 0; r == 0 && k < count; k++) {
       value_t e = tv_int((int64_t)k);
-      r = exec_with_dot(x, &e, i + 1, n->next, out);
+      r = range_step(x, n, i, &e, &e, out);
     }
   } else if (v->kind != V_NIL && v->kind != V_NOVALUE) {
     char *text = NULL;
@@ -352,13 +447,13 @@ static int exec_range(exec_t *x, const node_t *n, size_t i, const value_t *v, FI
 }
 
 /* if / with and their else if / else with / else chain, from node i. */
-static int exec_branch(exec_t *x, size_t i, FILE *out) {
+static int exec_branch_chain(exec_t *x, size_t i, FILE *out) {
   for (;;) {
     const node_t *n = &x->t->nodes[i];
     if (n->ncmds == 0) /* a plain else */
       return exec_list(x, i + 1, n->next, out);
     value_t v;
-    if (eval_pipeline(x, n, &v) < 0)
+    if (eval_node(x, n, &v) < 0)
       return -1;
     bool with = n->kind == N_WITH || (n->kind == N_ELSE && n->text && n->text[0] == 'w');
     int r = 0;
@@ -372,6 +467,14 @@ static int exec_branch(exec_t *x, size_t i, FILE *out) {
   }
 }
 
+/* The header's variables live to the {{end}}, through the else branches. */
+static int exec_branch(exec_t *x, size_t i, FILE *out) {
+  size_t mark = x->nvars;
+  int r = exec_branch_chain(x, i, out);
+  tpl_var_pop(x, mark);
+  return r;
+}
+
 static int exec_list(exec_t *x, size_t from, size_t to, FILE *out) {
   for (size_t i = from; i < to; i++) {
     const node_t *n = &x->t->nodes[i];
@@ -379,18 +482,22 @@ static int exec_list(exec_t *x, size_t from, size_t to, FILE *out) {
       fputs(n->text, out);
     } else if (n->kind == N_ACTION) {
       value_t v;
-      if (eval_pipeline(x, n, &v) < 0)
+      if (eval_node(x, n, &v) < 0)
         return -1;
-      int r = tv_print(out, x, &v);
+      int r = n->ndecl ? 0 : tv_print(out, x, &v); /* a declaration prints nothing */
       tv_free(&v);
       if (r < 0)
         return tpl_exec_err(x, &n->cmds[n->ncmds - 1].ops[0], "berth prints . only as {{json .}}");
     } else if (n->kind == N_RANGE) {
       value_t v;
-      if (eval_pipeline(x, n, &v) < 0)
+      size_t mark = x->nvars;
+      if (eval_node(x, n, &v) < 0) {
+        tpl_var_pop(x, mark);
         return -1;
+      }
       int r = exec_range(x, n, i, &v, out);
       tv_free(&v);
+      tpl_var_pop(x, mark);
       if (r < 0)
         return -1;
       i = n->end;
@@ -403,10 +510,22 @@ static int exec_list(exec_t *x, size_t from, size_t to, FILE *out) {
   return 0;
 }
 
+/* The whole template with $ set to the dot. */
+static int exec_top(exec_t *x, FILE *out) {
+  int r = tpl_var_push(x, "$", &x->dot);
+  if (r < 0)
+    cli_tpl_set_err(x->err, x->errlen, "out of memory");
+  else
+    r = exec_list(x, 0, x->t->n, out);
+  tpl_var_pop(x, 0);
+  free(x->vars);
+  return r;
+}
+
 int cli_template_exec(const cli_template_t *t, const cli_row_t *row, bool header, FILE *out, char *err,
                       size_t errlen) {
   exec_t x = { .t = t, .row = row, .header = header, .dot = { .kind = V_ROW }, .err = err, .errlen = errlen };
-  return exec_list(&x, 0, t->n, out);
+  return exec_top(&x, out);
 }
 
 static int exec_json_pass(const cli_template_t *t, json_object *obj, bool raw, FILE *out, char *err, size_t errlen) {
@@ -416,7 +535,7 @@ static int exec_json_pass(const cli_template_t *t, json_object *obj, bool raw, F
     cli_tpl_set_err(err, errlen, "out of memory");
     return -1;
   }
-  int r = exec_list(&x, 0, t->n, out);
+  int r = exec_top(&x, out);
   tv_free(&x.dot);
   return r;
 }
@@ -425,7 +544,7 @@ int cli_template_exec_typed(const cli_template_t *t, json_object *obj, const cli
                             size_t nstructs, FILE *out, char *err, size_t errlen) {
   exec_t x = { .t = t, .structs = structs, .nstructs = nstructs, .err = err, .errlen = errlen };
   x.dot = tv_from_json(obj, false);
-  int r = exec_list(&x, 0, t->n, out);
+  int r = exec_top(&x, out);
   tv_free(&x.dot);
   return r;
 }

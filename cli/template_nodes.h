@@ -5,7 +5,11 @@
 #include <stdint.h>
 #include "template.h"
 
-typedef enum { OP_FIELD, OP_DOT, OP_STRING, OP_NUMBER, OP_BOOL, OP_FUNC } op_kind_t;
+/* OP_VAR: a variable ($ or $x, str) and its field chain; OP_PIPE: a
+ * parenthesised pipeline and the field chain after it. */
+typedef enum { OP_FIELD, OP_DOT, OP_STRING, OP_NUMBER, OP_BOOL, OP_FUNC, OP_VAR, OP_PIPE } op_kind_t;
+
+typedef struct command command_t;
 
 typedef struct {
   op_kind_t kind;
@@ -15,13 +19,15 @@ typedef struct {
   size_t nsegs;
   long num;     /* OP_NUMBER; OP_BOOL: 0 or 1 */
   size_t pos;   /* byte offset in the template text */
+  command_t *cmds; /* OP_PIPE */
+  size_t ncmds;
 } operand_t;
 
-typedef struct {
+struct command {
   operand_t *ops; /* ops[0]: a function, or a value (a field may take arguments) */
   size_t n;
   char *src;      /* the command as written, for "error calling" messages */
-} command_t;
+};
 
 /* A flat list: control structures are their keyword nodes; next and end
  * link an if/range/with to its else nodes and its end. */
@@ -35,6 +41,9 @@ typedef struct {
   size_t next;     /* if/range/with/else: the block's next else, or its end */
   size_t end;      /* if/range/with/else: the block's end */
   size_t pos;      /* byte offset of the action */
+  char *decl[2];   /* $x := / $x = ...; range's $i, $e */
+  size_t ndecl;
+  bool assign;     /* = rather than := */
 } node_t;
 
 struct cli_template {
@@ -62,6 +71,12 @@ typedef struct {
   bool number;   /* V_STR: a json.Number (a number of the raw pass) */
 } value_t;
 
+/* A variable of the executor's stack: $ first, then declarations. */
+typedef struct {
+  const char *name; /* borrowed from the parsed template */
+  value_t v;        /* owned */
+} tpl_var_t;
+
 typedef struct {
   const cli_template_t *t;
   const cli_row_t *row; /* the row templates (NULL for JSON ones) */
@@ -72,6 +87,8 @@ typedef struct {
   size_t nstructs;
   char *err;
   size_t errlen;
+  tpl_var_t *vars;      /* Go's variable stack: a block's declarations end with it */
+  size_t nvars, capvars;
 } exec_t;
 
 value_t tv_str(const char *s); /* .s NULL when out of memory */
@@ -108,6 +125,20 @@ void tpl_func_arity(const char *name, size_t *min, long *max);
 /* Calls fn on args (args[i] came from ops[i], NULL: the pipeline's value). */
 int tpl_call_func(exec_t *x, const command_t *cmd, value_t *args, const operand_t *const *ops, size_t nargs,
                   value_t *out);
+
+/* ---- variables (template_vars.c) ---- */
+
+/* Parse time: each $x used where a declaration reaches it (Go's scoping:
+ * to the {{end}} of the block that declares it), or Go's "undefined
+ * variable" message; nodes already linked. */
+int tpl_check_vars(const cli_template_t *t, char *err, size_t errlen);
+/* Run time: push a copy of v; set the innermost $name to a copy of v (-2
+ * when there is none, -1 out of memory); look one up; pop down to a mark
+ * (nvars). */
+int tpl_var_push(exec_t *x, const char *name, const value_t *v);
+int tpl_var_set(exec_t *x, const char *name, const value_t *v);
+const value_t *tpl_var_get(const exec_t *x, const char *name);
+void tpl_var_pop(exec_t *x, size_t mark);
 
 /* ---- errors (template_exec.c) ---- */
 int tpl_exec_err(exec_t *x, const operand_t *o, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

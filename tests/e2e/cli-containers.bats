@@ -366,6 +366,33 @@ same_as_docker() {
   [[ $status -eq 0 ]]
 }
 
+@test "inspect -f and ps --format with parentheses and variables: what the docker CLI prints, byte for byte" {
+  cli run -d --name cli-tpar --label k=v --label 'x=<a&b>' -e FOO=bar -e 'Q="q"' busybox sleep 1000
+  [[ $status -eq 0 ]]
+  local f bad=0
+  # every template is compared (a difference is reported, the loop goes on)
+  for f in '{{if and .State.Running (eq .Config.User "")}}root{{else}}other{{end}}' \
+    '{{printf "%s|%s" (index .Config.Labels "k") (index .Config.Labels "x")}}' \
+    '{{len (index .Config.Env 0)}} {{(index .Config.Env 1)}} {{upper (printf "%s-%d" .Name (len (split .Id "")))}}' \
+    '{{$n := .Name}}{{$n}} {{$n = "other"}}{{$n}} {{$.State.Status}}' \
+    '{{range $i, $e := .Config.Env}}{{$i}}={{$e}} {{end}}' \
+    '{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}{{range $v := .Config.Labels}}[{{$v}}]{{end}}' \
+    '{{range .Config.Env}}{{$.Name}}:{{.}} {{end}}{{with $c := .Config}}{{$c.Image}} {{.Image}}{{end}}' \
+    '{{if $r := .State.Running}}{{$r}}{{end}} {{range $i, $e := .Config.Cmd}}{{$x := $i}}{{$x}}{{$e}}{{end}}' \
+    '{{(index .NetworkSettings.Networks "bridge").IPPrefixLen}}' \
+    '{{(.State).Status}} {{(.Config.Labels).k}} {{$s := .State}}{{$s.Pid | printf "%v" | len | lt 0}}' \
+    '{{$x}}' '{{range .Config.Env}}{{$e := .}}{{end}}{{$e}}' '{{$x = 1}}' '{{$x = index .Config.Env 0}}' '{{(index .Config.Env 0}}' \
+    '{{.Name)}}' '{{()}}' '{{$a, $b := .Name}}' '{{$s := .State}}{{$s.Nope}}' '{{(index .Config.Labels "k").Nope}}' \
+    '{{range $i, $e := 3}}{{$e}}{{end}}' '{{printf "%v" (index .Config.Env 9)}}' '{{.Name | $}}'; do
+    same_as_docker_with '' inspect -f "$f" cli-tpar || bad=1
+  done
+  same_as_docker ps -a --filter name=cli-tpar --format '{{$n := .Names}}{{if eq (len $n) 8}}{{$n}} {{(printf "%s" .State)}}{{end}}' || bad=1
+  same_as_docker ps -a --filter name=cli-tpar --format '{{range $i, $l := split .Labels ","}}{{$i}}<{{$l}}>{{end}} {{$.Image}}' || bad=1
+  same_as_docker ps -a --filter name=cli-tpar --format '{{$y}}' || bad=1
+  cli rm -f cli-tpar
+  [[ $status -eq 0 && $bad -eq 0 ]]
+}
+
 @test "rename; container prune removes stopped containers only" {
   cli create --name cli-old busybox true
   local id=$output
