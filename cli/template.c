@@ -208,6 +208,14 @@ static int parse_pipeline(const char *src, const char *a, const char *b, command
         ;
       if ((o->str = strndup(start, (size_t)(p - start))) == NULL || lex_chain(src, &p, b, o, 1) < 0)
         goto oom;
+      const char *q = p;
+      while (q < b && is_space(*q))
+        q++;
+      if (parens > 0 && q < b && (*q == '=' || (*q == ':' && q + 1 < b && q[1] == '='))) {
+        cli_tpl_set_err(err, errlen, "template: :%d: a declaration in parentheses is not supported by berth's "
+                        "templates", line);
+        return -1;
+      }
     } else if (*p == '(') {
       o->kind = OP_PIPE;
       const char *close = close_paren(p, b);

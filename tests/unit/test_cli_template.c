@@ -346,6 +346,8 @@ static void test_parens_and_vars(void) {
   check_json("{{.Name)}}", "ERR: template: :1: unexpected right paren", "unexpected right paren");
   check_json("{{()}}", "ERR: template: :1: missing value for parenthesized pipeline", "empty parentheses");
   check_json("{{$a, $b := .Name}}", "ERR: template: :1: too many declarations in command", "two declarations");
+  check_json("{{($x := 1)}}", "ERR: template: :1: a declaration in parentheses is not supported by berth's templates",
+             "a declaration in parentheses refused clearly");
   check_json("{{range $a, 1}}{{end}}", "ERR: template: :1: range can only initialize variables", "range $a, 1");
   check("{{$n := .Names}}{{if eq (len $n) 3}}{{$n}}{{else}}{{(printf \"%.1s\" $.ID)}}{{end}}", "web\nb\n",
         "variables and parentheses over rows");
