@@ -1,6 +1,7 @@
 /* Executing a parsed template (template.c) over a row of the list commands
  * or a JSON object of inspect: fields and their chains, the .Label method,
- * functions (template_funcs.c), pipelines, if/else if/else, range, with;
+ * functions (template_funcs.c), pipelines, parenthesised ones, variables
+ * (their stack: template_vars.c), if/else if/else, range, with;
  * Go's ExecError messages ("template: :1:2: executing \"\" at <.Nope>:
  * can't evaluate field ..."). */
 #include <stdarg.h>
@@ -201,13 +202,6 @@ static int eval_chain(exec_t *x, const operand_t *o, const operand_t *at, const 
   return 0;
 }
 
-/* The node Go's executor visits last in a pipeline (its state's node when
- * a later step fails): the last operand of the last command. */
-static const operand_t *last_visited(const command_t *cmds, size_t ncmds) {
-  const operand_t *o = &cmds[ncmds - 1].ops[cmds[ncmds - 1].n - 1];
-  return o->kind == OP_PIPE ? last_visited(o->cmds, o->ncmds) : o;
-}
-
 static int eval_pipeline(exec_t *x, const command_t *cmds, size_t ncmds, value_t *out);
 
 /* A variable or a parenthesised pipeline, then its field chain (args go
@@ -232,7 +226,7 @@ static int eval_var_or_pipe(exec_t *x, const operand_t *o, value_t *args, size_t
     *out = base;
     return 0;
   }
-  int r = eval_chain(x, o, o->kind == OP_PIPE ? last_visited(o->cmds, o->ncmds) : o, &base, args, nargs, out);
+  int r = eval_chain(x, o, o->kind == OP_PIPE ? tpl_last_visited(o->cmds, o->ncmds) : o, &base, args, nargs, out);
   tv_free(&base);
   return r;
 }
@@ -320,28 +314,11 @@ static int eval_pipeline(exec_t *x, const command_t *cmds, size_t ncmds, value_t
   return 0;
 }
 
-/* Go's message for "$x = ..." with no $x in scope, at the node visited last. */
-static int undefined_at_pipe(exec_t *x, const node_t *n, const char *name) {
-  return tpl_exec_err(x, last_visited(n->cmds, n->ncmds), "undefined variable: %s", name);
-}
-
-/* Declares (pushes) or assigns the node's variables to v. */
-static int bind_decls(exec_t *x, const node_t *n, const value_t *v) {
-  for (size_t d = 0; d < n->ndecl; d++) {
-    int r = n->assign ? tpl_var_set(x, n->decl[d], v) : tpl_var_push(x, n->decl[d], v);
-    if (r == -2)
-      return undefined_at_pipe(x, n, n->decl[d]);
-    if (r < 0)
-      return tpl_exec_err(x, &n->cmds[0].ops[0], "out of memory");
-  }
-  return 0;
-}
-
 /* A node's pipeline, its value bound to its declarations. */
 static int eval_node(exec_t *x, const node_t *n, value_t *out) {
   if (eval_pipeline(x, n->cmds, n->ncmds, out) < 0)
     return -1;
-  if (bind_decls(x, n, out) < 0) {
+  if (tpl_bind_decls(x, n, out) < 0) {
     tv_free(out);
     return -1;
   }
@@ -374,7 +351,7 @@ static int range_step(exec_t *x, const node_t *n, size_t i, const value_t *index
   else if (n->ndecl == 2 && (r = tpl_var_set(x, n->decl[0], index)) == 0)
     r = tpl_var_set(x, n->decl[1], elem);
   if (r == -2)
-    return undefined_at_pipe(x, n, n->decl[0]);
+    return tpl_undefined_var(x, n, n->decl[0]);
   if (r < 0)
     return tpl_exec_err(x, &n->cmds[0].ops[0], "out of memory");
   r = exec_with_dot(x, elem, i + 1, n->next, out);

@@ -139,6 +139,13 @@ int tpl_var_push(exec_t *x, const char *name, const value_t *v);
 int tpl_var_set(exec_t *x, const char *name, const value_t *v);
 const value_t *tpl_var_get(const exec_t *x, const char *name);
 void tpl_var_pop(exec_t *x, size_t mark);
+/* The operand Go's executor visits last in a pipeline: where its errors
+ * after the pipeline ran are placed. */
+const operand_t *tpl_last_visited(const command_t *cmds, size_t ncmds);
+/* Go's "undefined variable: $x" for an assignment to no variable. */
+int tpl_undefined_var(exec_t *x, const node_t *n, const char *name);
+/* Declares (pushes) or assigns n's variables to v. */
+int tpl_bind_decls(exec_t *x, const node_t *n, const value_t *v);
 
 /* ---- errors (template_exec.c) ---- */
 int tpl_exec_err(exec_t *x, const operand_t *o, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -102,3 +102,27 @@ void tpl_var_pop(exec_t *x, size_t mark) {
   while (x->nvars > mark)
     tv_free(&x->vars[--x->nvars].v);
 }
+
+/* The node Go's executor visits last in a pipeline (its state's node when
+ * a later step fails): the last operand of the last command. */
+const operand_t *tpl_last_visited(const command_t *cmds, size_t ncmds) {
+  const operand_t *o = &cmds[ncmds - 1].ops[cmds[ncmds - 1].n - 1];
+  return o->kind == OP_PIPE ? tpl_last_visited(o->cmds, o->ncmds) : o;
+}
+
+/* Go's message for "$x = ..." with no $x in scope, at the node visited last. */
+int tpl_undefined_var(exec_t *x, const node_t *n, const char *name) {
+  return tpl_exec_err(x, tpl_last_visited(n->cmds, n->ncmds), "undefined variable: %s", name);
+}
+
+/* Declares (pushes) or assigns the node's variables to v. */
+int tpl_bind_decls(exec_t *x, const node_t *n, const value_t *v) {
+  for (size_t d = 0; d < n->ndecl; d++) {
+    int r = n->assign ? tpl_var_set(x, n->decl[d], v) : tpl_var_push(x, n->decl[d], v);
+    if (r == -2)
+      return tpl_undefined_var(x, n, n->decl[d]);
+    if (r < 0)
+      return tpl_exec_err(x, &n->cmds[0].ops[0], "out of memory");
+  }
+  return 0;
+}
