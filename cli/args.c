@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "template.h"
 
 static const char *cmd_path(const cli_ctx_t *ctx, const cli_command_t *cmd) {
   return ctx && ctx->cmd_path[0] ? ctx->cmd_path : cmd->name;
@@ -220,9 +221,11 @@ int cli_check_args(cli_ctx_t *ctx, const cli_command_t *cmd, const cli_strv_t *p
   return CLI_EXIT_USAGE;
 }
 
-int cli_parse_command_options(cli_ctx_t *ctx, const cli_command_t *cmd, int argc, char **argv) {
+int cli_parse_format_options(cli_ctx_t *ctx, const cli_command_t *cmd, const char *tpl_name, int argc, char **argv,
+                             const char **format) {
+  *format = NULL;
   const cli_opt_t opts[] = {
-    { 'f', "format", CLI_OPT_FORMAT, NULL, NULL, NULL },
+    { 'f', "format", CLI_OPT_STRING, format, NULL, NULL },
     { 0, NULL, 0, NULL, NULL, NULL },
   };
   cli_strv_t pos = { 0 };
@@ -230,5 +233,9 @@ int cli_parse_command_options(cli_ctx_t *ctx, const cli_command_t *cmd, int argc
   if (r < 0)
     r = cli_check_args(ctx, cmd, &pos, 0, 0);
   cli_strv_free(&pos);
+  if (r < 0 && *format && (strcmp(*format, "json") == 0 || strcmp(*format, "table") == 0 || **format == '\0'))
+    r = cli_set_format(ctx, *format), *format = NULL;
+  else if (r < 0 && *format)
+    r = cli_template_check(tpl_name, *format);
   return r;
 }

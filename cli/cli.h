@@ -220,10 +220,14 @@ typedef struct {
 int cli_run_group(cli_ctx_t *ctx, int argc, char **argv, const char *group, const char *what,
                   const cli_subcommand_t *subs);
 
-/* Parses a command's own options (-f/--format, -h/--help); returns -1 to go
- * on, otherwise the exit code to return now (help printed, or usage error).
- * Positional arguments are refused. */
-int cli_parse_command_options(cli_ctx_t *ctx, const cli_command_t *cmd, int argc, char **argv);
+/* Parses the options of version and info (-f/--format, -h/--help); returns
+ * -1 to go on, otherwise the exit code to return now (help printed, usage
+ * error, or a template that does not parse: checked before any request, as
+ * docker's, its messages naming the template tpl_name). Positional
+ * arguments are refused. "json", "table" and "" set the output mode and
+ * leave *format NULL; a template is left in *format. */
+int cli_parse_format_options(cli_ctx_t *ctx, const cli_command_t *cmd, const char *tpl_name, int argc, char **argv,
+                             const char **format);
 void cli_print_command_help(const cli_ctx_t *ctx, const cli_command_t *cmd, FILE *out);
 /* Reports an error on stderr and returns CLI_EXIT_ERROR. */
 int cli_fail(berth_error_t *err);

@@ -215,20 +215,8 @@ static int print_template(const cli_ctx_t *ctx, const char *format, json_object 
 }
 
 static int run(cli_ctx_t *ctx, int argc, char **argv) {
-  const char *format = NULL;
-  cli_strv_t pos = { 0 };
-  const cli_opt_t opts[] = {
-    { 'f', "format", CLI_OPT_STRING, &format, NULL, NULL },
-    { 0, NULL, 0, NULL, NULL, NULL },
-  };
-  int r = cli_parse_args(ctx, &cli_cmd_info, opts, argc, argv, &pos);
-  if (r < 0)
-    r = cli_check_args(ctx, &cli_cmd_info, &pos, 0, 0);
-  cli_strv_free(&pos);
-  if (r < 0 && format && (strcmp(format, "json") == 0 || strcmp(format, "table") == 0 || *format == '\0'))
-    r = cli_set_format(ctx, format), format = NULL;
-  else if (r < 0 && format)
-    r = cli_template_check("", format);
+  const char *format;
+  int r = cli_parse_format_options(ctx, &cli_cmd_info, "", argc, argv, &format);
   if (r >= 0)
     return r;
   berth_error_t err = NULL;
